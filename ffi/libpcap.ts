@@ -1,0 +1,499 @@
+/**
+ * libpcap bound with `Deno.dlopen`: the symbol table, the loader and the capture handle.
+ *
+ * libpcap is loaded lazily, on first use, so that `--help` works where it is missing.
+ *
+ * @module
+ */
+
+/** libpcap's symbols, each with its C prototype. */
+export const SYMBOLS = {
+  /** const char *pcap_lib_version(void) */
+  pcap_lib_version: { parameters: [], result: "pointer" },
+  /** pcap_t *pcap_create(const char *source, char *errbuf) */
+  pcap_create: { parameters: ["buffer", "buffer"], result: "pointer" },
+  /** pcap_t *pcap_open_offline(const char *fname, char *errbuf) */
+  pcap_open_offline: { parameters: ["buffer", "buffer"], result: "pointer" },
+  /** int pcap_set_snaplen(pcap_t *p, int snaplen) */
+  pcap_set_snaplen: { parameters: ["pointer", "i32"], result: "i32" },
+  /** int pcap_set_promisc(pcap_t *p, int promisc) */
+  pcap_set_promisc: { parameters: ["pointer", "i32"], result: "i32" },
+  /** int pcap_set_timeout(pcap_t *p, int to_ms) */
+  pcap_set_timeout: { parameters: ["pointer", "i32"], result: "i32" },
+  /** int pcap_set_immediate_mode(pcap_t *p, int immediate_mode) */
+  pcap_set_immediate_mode: { parameters: ["pointer", "i32"], result: "i32" },
+  /** int pcap_set_buffer_size(pcap_t *p, int buffer_size) */
+  pcap_set_buffer_size: { parameters: ["pointer", "i32"], result: "i32" },
+  /** int pcap_activate(pcap_t *p) */
+  pcap_activate: { parameters: ["pointer"], result: "i32" },
+  /** int pcap_setnonblock(pcap_t *p, int nonblock, char *errbuf) */
+  pcap_setnonblock: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  /** int pcap_get_selectable_fd(pcap_t *p) */
+  pcap_get_selectable_fd: { parameters: ["pointer"], result: "i32" },
+  /** int pcap_compile(pcap_t *p, struct bpf_program *fp, const char *str, int optimize,
+   *    bpf_u_int32 netmask) */
+  pcap_compile: { parameters: ["pointer", "buffer", "buffer", "i32", "u32"], result: "i32" },
+  /** int pcap_setfilter(pcap_t *p, struct bpf_program *fp) */
+  pcap_setfilter: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** int pcap_offline_filter(const struct bpf_program *fp, const struct pcap_pkthdr *h,
+   *    const u_char *pkt) */
+  pcap_offline_filter: { parameters: ["buffer", "pointer", "pointer"], result: "i32" },
+  /** void pcap_freecode(struct bpf_program *fp) */
+  pcap_freecode: { parameters: ["buffer"], result: "void" },
+  /** int pcap_next_ex(pcap_t *p, struct pcap_pkthdr **pkt_header, const u_char **pkt_data) */
+  pcap_next_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  /** int pcap_datalink(pcap_t *p) */
+  pcap_datalink: { parameters: ["pointer"], result: "i32" },
+  /** const char *pcap_datalink_val_to_name(int dlt) */
+  pcap_datalink_val_to_name: { parameters: ["i32"], result: "pointer" },
+  /** const char *pcap_datalink_val_to_description(int dlt) */
+  pcap_datalink_val_to_description: { parameters: ["i32"], result: "pointer" },
+  /** int pcap_stats(pcap_t *p, struct pcap_stat *ps) */
+  pcap_stats: { parameters: ["pointer", "buffer"], result: "i32" },
+  /** char *pcap_geterr(pcap_t *p) */
+  pcap_geterr: { parameters: ["pointer"], result: "pointer" },
+  /** const char *pcap_statustostr(int error) */
+  pcap_statustostr: { parameters: ["i32"], result: "pointer" },
+  /** void pcap_close(pcap_t *p) */
+  pcap_close: { parameters: ["pointer"], result: "void" },
+  /** int pcap_findalldevs(pcap_if_t **alldevsp, char *errbuf) */
+  pcap_findalldevs: { parameters: ["buffer", "buffer"], result: "i32" },
+  /** void pcap_freealldevs(pcap_if_t *alldevs) */
+  pcap_freealldevs: { parameters: ["pointer"], result: "void" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded library. */
+export type Libpcap = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Names tried after `LIBPCAP_PATH`, in order. */
+export const LIBRARY_NAMES = [
+  "libpcap.so.1",
+  "libpcap.so.0.8",
+  "libpcap.so",
+  "libpcap.A.dylib",
+  "libpcap.dylib",
+  "wpcap.dll",
+] as const;
+
+/** libpcap could not be loaded: nothing to capture with. */
+export class LibpcapLoadError extends Error {
+  /** @param tried the names and paths tried, in order */
+  constructor(readonly tried: readonly string[]) {
+    super(
+      `Cannot load libpcap (tried ${tried.map((t) => `'${t}'`).join(", ")}): install it ` +
+        "(Debian/Ubuntu: apt-get install libpcap0.8; Fedora: dnf install libpcap; " +
+        "Windows: Npcap) or set LIBPCAP_PATH to the library file",
+    );
+    this.name = "LibpcapLoadError";
+  }
+}
+
+/** A libpcap call failed; the message is libpcap's own. */
+export class PcapError extends Error {
+  /**
+   * @param message what failed, with libpcap's words
+   * @param status libpcap's status code (PCAP_ERROR…), when there is one
+   */
+  constructor(message: string, readonly status?: number) {
+    super(message);
+    this.name = "PcapError";
+  }
+}
+
+/** libpcap's status codes that pulso reports in its own words. */
+export const PcapStatus = {
+  ERROR: -1,
+  BREAK: -2,
+  NO_SUCH_DEVICE: -5,
+  PERM_DENIED: -8,
+  PROMISC_PERM_DENIED: -11,
+  WARNING: 1,
+} as const;
+
+let loaded: Libpcap | undefined;
+
+/**
+ * Loads libpcap once: `LIBPCAP_PATH` first, then {@link LIBRARY_NAMES}. Throws
+ * {@link LibpcapLoadError} listing what was tried.
+ *
+ * @example
+ * ```ts
+ * const pcap = libpcap();
+ * console.log(cString(pcap.pcap_lib_version()));
+ * ```
+ */
+export function libpcap(): Libpcap {
+  if (loaded) return loaded;
+  const candidates: string[] = [];
+  const fromEnv = Deno.env.get("LIBPCAP_PATH");
+  if (fromEnv) candidates.push(fromEnv);
+  candidates.push(...LIBRARY_NAMES);
+  for (const name of candidates) {
+    try {
+      loaded = Deno.dlopen(name, SYMBOLS).symbols;
+      return loaded;
+    } catch {
+      // Try the next name.
+    }
+  }
+  throw new LibpcapLoadError(candidates);
+}
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated C string, e.g. `cstr("lo")`. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(s + "\0");
+}
+
+/** The JavaScript string at a `const char *`, or "" for NULL. */
+export function cString(pointer: Deno.PointerValue): string {
+  return pointer ? Deno.UnsafePointerView.getCString(pointer) : "";
+}
+
+const PCAP_ERRBUF_SIZE = 256;
+
+/** An error buffer for libpcap's `errbuf` parameters. */
+export function errorBuffer(): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(PCAP_ERRBUF_SIZE);
+}
+
+/** The NUL-terminated text in an error buffer. */
+export function errorText(errbuf: Uint8Array): string {
+  const end = errbuf.indexOf(0);
+  return new TextDecoder().decode(errbuf.subarray(0, end < 0 ? errbuf.length : end)).trim();
+}
+
+/** libpcap's version text, e.g. "libpcap version 1.10.3 (with TPACKET_V3)". */
+export function libraryVersion(): string {
+  return cString(libpcap().pcap_lib_version());
+}
+
+/**
+ * The name of a link type, e.g. `linkTypeName(1)` is "EN10MB", or `DLT <n>` when libpcap has
+ * none.
+ */
+export function linkTypeName(dlt: number): string {
+  return cString(libpcap().pcap_datalink_val_to_name(dlt)) || `DLT ${dlt}`;
+}
+
+/** One capture device. */
+export interface Device {
+  /** The name to pass to `--device`. */
+  name: string;
+  /** libpcap's description, when it has one. */
+  description?: string;
+  /** Loopback device. */
+  loopback: boolean;
+  /** Up and running. */
+  up: boolean;
+}
+
+const PCAP_IF_LOOPBACK = 0x1;
+const PCAP_IF_UP = 0x2;
+const PCAP_IF_RUNNING = 0x4;
+
+/**
+ * The capture devices, as `tcpdump -D` lists them.
+ *
+ * @example
+ * ```ts
+ * for (const d of listDevices()) console.log(d.name, d.description ?? "");
+ * ```
+ */
+export function listDevices(): Device[] {
+  const lib = libpcap();
+  const out = new BigUint64Array(1);
+  const errbuf = errorBuffer();
+  if (lib.pcap_findalldevs(out, errbuf) !== 0) {
+    throw new PcapError(`Cannot list devices: ${errorText(errbuf)}`);
+  }
+  const head = Deno.UnsafePointer.create(out[0]);
+  const devices: Device[] = [];
+  try {
+    // struct pcap_if { pcap_if *next; char *name; char *description; pcap_addr *addresses;
+    //                  bpf_u_int32 flags; }
+    for (let p = head; p;) {
+      const view = new Deno.UnsafePointerView(p);
+      const flags = view.getUint32(32);
+      const description = cString(view.getPointer(16));
+      devices.push({
+        name: cString(view.getPointer(8)),
+        ...(description ? { description } : {}),
+        loopback: (flags & PCAP_IF_LOOPBACK) !== 0,
+        up: (flags & (PCAP_IF_UP | PCAP_IF_RUNNING)) === (PCAP_IF_UP | PCAP_IF_RUNNING),
+      });
+      p = view.getPointer(0);
+    }
+  } finally {
+    if (head) lib.pcap_freealldevs(head);
+  }
+  return devices;
+}
+
+/** Capture statistics from `pcap_stats`. */
+export interface CaptureStats {
+  /** Packets received by the filter. */
+  received: number;
+  /** Packets dropped for lack of buffer space. */
+  dropped: number;
+  /** Packets dropped by the interface or its driver. */
+  ifDropped: number;
+}
+
+/** Options of a live capture. */
+export interface LiveOptions {
+  /** Bytes kept of each packet. */
+  snaplen: number;
+  /** Kernel buffer size in bytes. */
+  bufferSize: number;
+  /** Packet buffer timeout in milliseconds. */
+  timeoutMs: number;
+  /** Deliver each packet at once instead of in batches. */
+  immediate: boolean;
+}
+
+/** Default live options: headers only, a large buffer against floods, batched delivery. */
+export const DEFAULT_LIVE_OPTIONS: LiveOptions = {
+  snaplen: 1024,
+  bufferSize: 32 * 1024 * 1024,
+  timeoutMs: 50,
+  immediate: false,
+};
+
+/** The result of {@link Pcap.next}. */
+export const NextResult = {
+  /** A packet is in {@link Pcap.frame}. */
+  PACKET: 1,
+  /** No packet now (live, non-blocking). */
+  NONE: 0,
+  /** End of the capture file. */
+  END: -2,
+} as const;
+
+/** Frames larger than this are copied only this far: far beyond any header chain. */
+const MAX_COPY = 65536;
+
+/** Deno turns addresses into pointer objects only through BigInt; reading relative to this one
+ * fixed base pointer keeps the per-packet path free of BigInt and of new objects. */
+const BASE = Deno.UnsafePointer.create(1n)!;
+const BASE_ADDRESS = 1;
+
+/**
+ * A libpcap capture handle: a live device or a capture file.
+ *
+ * @example
+ * ```ts
+ * using pcap = Pcap.openOffline("capture.pcap");
+ * pcap.setFilter("tcp");
+ * while (pcap.next() === NextResult.PACKET) console.log(pcap.frame.length);
+ * ```
+ */
+export class Pcap {
+  #handle: Deno.PointerObject | null;
+  readonly #lib: Libpcap;
+  readonly #headerOut = new BigUint64Array(1);
+  readonly #dataOut = new BigUint64Array(1);
+  readonly #headerWords = new Uint32Array(this.#headerOut.buffer);
+  readonly #dataWords = new Uint32Array(this.#dataOut.buffer);
+  // struct pcap_pkthdr { struct timeval ts; bpf_u_int32 caplen; bpf_u_int32 len; } (LP64)
+  readonly #header = new Uint32Array(6);
+  readonly #frameBuffer = new ArrayBuffer(MAX_COPY);
+  readonly #frames: Uint8Array[] = [];
+  #frame: Uint8Array = new Uint8Array(this.#frameBuffer, 0, 0);
+  #program: Uint8Array<ArrayBuffer> | undefined;
+
+  private constructor(lib: Libpcap, handle: Deno.PointerObject) {
+    this.#lib = lib;
+    this.#handle = handle;
+  }
+
+  /**
+   * Opens and activates `device` for live capture. Throws {@link PcapError} with the status
+   * (`PcapStatus.NO_SUCH_DEVICE`, `PcapStatus.PERM_DENIED`, …) when libpcap refuses.
+   */
+  static openLive(device: string, options: LiveOptions = DEFAULT_LIVE_OPTIONS): Pcap {
+    const lib = libpcap();
+    const errbuf = errorBuffer();
+    const handle = lib.pcap_create(cstr(device), errbuf);
+    if (!handle) throw new PcapError(`Cannot open device '${device}': ${errorText(errbuf)}`);
+    const pcap = new Pcap(lib, handle);
+    try {
+      pcap.#check(lib.pcap_set_snaplen(handle, options.snaplen), "set the snapshot length");
+      pcap.#check(lib.pcap_set_promisc(handle, 0), "leave promiscuous mode off");
+      pcap.#check(lib.pcap_set_timeout(handle, options.timeoutMs), "set the timeout");
+      pcap.#check(
+        lib.pcap_set_immediate_mode(handle, options.immediate ? 1 : 0),
+        "set immediate mode",
+      );
+      pcap.#check(lib.pcap_set_buffer_size(handle, options.bufferSize), "set the buffer size");
+      const status = lib.pcap_activate(handle);
+      if (status < 0) {
+        const detail = status === PcapStatus.ERROR
+          ? pcap.#lastError()
+          : cString(lib.pcap_statustostr(status));
+        const extra = status === PcapStatus.ERROR ? "" : pcap.#lastError();
+        throw new PcapError(
+          `Cannot capture on '${device}': ${detail}${
+            extra && !detail.includes(extra) ? ` (${extra})` : ""
+          }`,
+          status,
+        );
+      }
+    } catch (e) {
+      pcap.close();
+      throw e;
+    }
+    return pcap;
+  }
+
+  /** Opens a pcap or pcapng file (`-` for stdin). Throws {@link PcapError} when it cannot. */
+  static openOffline(path: string): Pcap {
+    const lib = libpcap();
+    const errbuf = errorBuffer();
+    const handle = lib.pcap_open_offline(cstr(path), errbuf);
+    if (!handle) throw new PcapError(`Cannot read '${path}': ${errorText(errbuf)}`);
+    return new Pcap(lib, handle);
+  }
+
+  /** The link type (DLT value) of the frames. */
+  get linkType(): number {
+    return this.#lib.pcap_datalink(this.#live());
+  }
+
+  /** libpcap's name of the link type, e.g. "EN10MB". */
+  get linkTypeName(): string {
+    return linkTypeName(this.linkType);
+  }
+
+  /** The current frame: valid until the next call of {@link next}. */
+  get frame(): Uint8Array {
+    return this.#frame;
+  }
+
+  /** Seconds part of the current frame's timestamp. */
+  get seconds(): number {
+    return this.#header[0] + this.#header[1] * 0x1_0000_0000;
+  }
+
+  /** Microseconds part of the current frame's timestamp. */
+  get microseconds(): number {
+    return this.#header[2];
+  }
+
+  /** Compiles `expression` and installs it as the capture filter. */
+  setFilter(expression: string): void {
+    const program = this.#compile(expression);
+    try {
+      if (this.#lib.pcap_setfilter(this.#live(), program) !== 0) {
+        throw new PcapError(`Cannot set filter: ${this.#lastError()}`);
+      }
+    } finally {
+      this.#lib.pcap_freecode(program);
+    }
+  }
+
+  /** Compiles `expression` to keep for {@link matches}, without installing it. */
+  prepareFilter(expression: string): void {
+    if (this.#program) this.#lib.pcap_freecode(this.#program);
+    this.#program = undefined;
+    this.#program = this.#compile(expression);
+  }
+
+  /** Whether the current frame passes the filter given to {@link prepareFilter}. */
+  matches(): boolean {
+    if (!this.#program) return true;
+    const header = Deno.UnsafePointer.create(this.#headerOut[0]);
+    const data = Deno.UnsafePointer.create(this.#dataOut[0]);
+    return this.#lib.pcap_offline_filter(this.#program, header, data) !== 0;
+  }
+
+  /** Switches non-blocking mode on or off (live captures). */
+  setNonBlocking(on: boolean): void {
+    const errbuf = errorBuffer();
+    if (this.#lib.pcap_setnonblock(this.#live(), on ? 1 : 0, errbuf) !== 0) {
+      throw new PcapError(`Cannot set non-blocking mode: ${errorText(errbuf)}`);
+    }
+  }
+
+  /** A file descriptor to poll for readability, or -1 when the platform has none. */
+  get selectableFd(): number {
+    return this.#lib.pcap_get_selectable_fd(this.#live());
+  }
+
+  /**
+   * Reads the next packet into {@link frame}. Returns {@link NextResult}: PACKET, NONE (live,
+   * nothing now) or END (end of file); throws {@link PcapError} on a read error (for example a
+   * damaged file). The hot path: no allocation.
+   */
+  next(): number {
+    const status = this.#lib.pcap_next_ex(this.#live(), this.#headerOut, this.#dataOut);
+    if (status === 1) {
+      const h = this.#headerWords;
+      Deno.UnsafePointerView.copyInto(
+        BASE,
+        this.#header,
+        h[0] + h[1] * 0x1_0000_0000 - BASE_ADDRESS,
+      );
+      let length = this.#header[4];
+      if (length > MAX_COPY) length = MAX_COPY;
+      let frame = this.#frames[length];
+      if (frame === undefined) {
+        frame = this.#frames[length] = new Uint8Array(this.#frameBuffer, 0, length);
+      }
+      const d = this.#dataWords;
+      if (length > 0) {
+        Deno.UnsafePointerView.copyInto(BASE, frame, d[0] + d[1] * 0x1_0000_0000 - BASE_ADDRESS);
+      }
+      this.#frame = frame;
+      return NextResult.PACKET;
+    }
+    if (status === 0 || status === NextResult.END) return status;
+    throw new PcapError(this.#lastError() || cString(this.#lib.pcap_statustostr(status)), status);
+  }
+
+  /** Capture statistics so far, or undefined when libpcap has none (capture files). */
+  stats(): CaptureStats | undefined {
+    const stat = new Uint32Array(4);
+    if (this.#lib.pcap_stats(this.#live(), stat) !== 0) return undefined;
+    return { received: stat[0], dropped: stat[1], ifDropped: stat[2] };
+  }
+
+  /** Closes the handle; safe to call more than once. */
+  close(): void {
+    if (this.#program) this.#lib.pcap_freecode(this.#program);
+    this.#program = undefined;
+    if (this.#handle) this.#lib.pcap_close(this.#handle);
+    this.#handle = null;
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #compile(expression: string): Uint8Array<ArrayBuffer> {
+    // struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; } (LP64: 16 bytes)
+    const program = new Uint8Array(16);
+    const PCAP_NETMASK_UNKNOWN = 0xffffffff;
+    if (this.#lib.pcap_compile(this.#live(), program, cstr(expression), 1, PCAP_NETMASK_UNKNOWN)) {
+      throw new PcapError(`Invalid filter '${expression}': ${this.#lastError()}`);
+    }
+    return program;
+  }
+
+  #live(): Deno.PointerObject {
+    if (!this.#handle) throw new PcapError("The capture handle is closed");
+    return this.#handle;
+  }
+
+  #lastError(): string {
+    return this.#handle ? cString(this.#lib.pcap_geterr(this.#handle)) : "";
+  }
+
+  #check(status: number, what: string): void {
+    if (status !== 0) {
+      throw new PcapError(`Cannot ${what}: ${cString(this.#lib.pcap_statustostr(status))}`, status);
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * pulso as a library: the frame decoder, the event counter, keyed hashing of addresses, the
+ * digest format, the BPF filter, and capture through libpcap (live or from a file).
+ *
+ * @example
+ * ```ts
+ * import { CaptureSession, ConnectionCounter, buildDigest, clearSource, formatDigest } from "./mod.ts";
+ *
+ * const counter = new ConnectionCounter();
+ * using session = CaptureSession.openFile("capture.pcap", counter);
+ * await session.run();
+ * console.log(formatDigest(buildDigest(counter.entries(), clearSource)));
+ * ```
+ *
+ * @module
+ */
+export { formatAddress, parseAddress } from "./src/address.ts";
+export { captureFilter } from "./src/bpf_filter.ts";
+export {
+  type CaptureLimits,
+  CaptureSession,
+  type CaptureSummary,
+  type EndReason,
+  FilterError,
+  UnsupportedLinkTypeError,
+} from "./src/capture.ts";
+export { type Command, type CountOptions, HELP, parseCommandLine, UsageError } from "./src/cli.ts";
+export { ConnectionCounter, type CounterEntry } from "./src/counter.ts";
+export { Decoded, decodeFrame, isSupportedLinkType, LinkType, Verdict } from "./src/decode.ts";
+export {
+  buildDigest,
+  clearSource,
+  type DigestLine,
+  formatDigest,
+  type SourceNamer,
+} from "./src/digest.ts";
+export { KeyedHasher, toHex } from "./src/keyed_hash.ts";
+export {
+  type CaptureStats,
+  type Device,
+  LibpcapLoadError,
+  libraryVersion,
+  linkTypeName,
+  listDevices,
+  NextResult,
+  Pcap,
+  PcapError,
+} from "./ffi/libpcap.ts";

@@ -1,0 +1,290 @@
+/**
+ * Capture loops: packets from libpcap, through the decoder, into the counter.
+ *
+ * Live capture never blocks JavaScript while it waits: the handle is non-blocking, `poll(2)`
+ * runs as a `nonblocking` FFI call on a helper thread, and each wake-up drains what libpcap has
+ * in a synchronous loop (at most {@link BATCH} packets before the event loop runs again). So
+ * signals, timers and an HTTP endpoint keep working when no packet arrives and under floods.
+ *
+ * @module
+ */
+import { type CaptureStats, NextResult, Pcap, PcapError } from "../ffi/libpcap.ts";
+import { Waiter } from "../ffi/libc.ts";
+import { captureFilter } from "./bpf_filter.ts";
+import { ConnectionCounter } from "./counter.ts";
+import { Decoded, decodeFrame, isSupportedLinkType, Verdict } from "./decode.ts";
+
+/** Packets handled per turn of the event loop. */
+export const BATCH = 8192;
+/** Longest wait in `poll(2)` before looking again, in milliseconds. */
+const POLL_MS = 500;
+
+/** Why a capture ended. */
+export type EndReason = "connection-limit" | "time-limit" | "stopped" | "end-of-file" | "error";
+
+/** What a capture saw, for the log and the exit status. */
+export interface CaptureSummary {
+  /** Why it ended. */
+  reason: EndReason;
+  /** Packets that passed the BPF filter and reached the decoder. */
+  packets: number;
+  /** Of those, frames cut short or with impossible headers. */
+  malformed: number;
+  /** libpcap's statistics (live captures). */
+  stats?: CaptureStats;
+  /** The read error that ended a file early (a damaged or truncated file). */
+  error?: PcapError;
+}
+
+/** Limits of a capture. */
+export interface CaptureLimits {
+  /** Stop after this many events. */
+  connectionLimit?: number;
+  /** Stop after this many seconds of capture time (files only: live uses a timer). */
+  timeLimit?: number;
+  /** Stops the capture when aborted (signals, the live time limit). */
+  signal?: AbortSignal;
+}
+
+/** A link type pulso does not decode. */
+export class UnsupportedLinkTypeError extends Error {
+  /** @param linkType the DLT value; @param name its libpcap name */
+  constructor(readonly linkType: number, name: string) {
+    super(`Unsupported link type '${name}' (DLT ${linkType})`);
+    this.name = "UnsupportedLinkTypeError";
+  }
+}
+
+/** The BPF expression did not compile: a usage error. */
+export class FilterError extends Error {
+  /** @param message libpcap's message */
+  constructor(message: string) {
+    super(message);
+    this.name = "FilterError";
+  }
+}
+
+/**
+ * Counts the new connection events of one capture handle.
+ *
+ * @example
+ * ```ts
+ * const counter = new ConnectionCounter();
+ * using capture = CaptureSession.openFile("capture.pcap", counter);
+ * const summary = await capture.run({ connectionLimit: 100 });
+ * ```
+ */
+export class CaptureSession {
+  readonly #pcap: Pcap;
+  readonly #counter: ConnectionCounter;
+  readonly #linkType: number;
+  readonly #live: boolean;
+  readonly #decoded = new Decoded();
+  /** The filter to install after the first packet of a file was read without one. */
+  readonly #deferredFilter: string | undefined;
+  #packets = 0;
+  #malformed = 0;
+
+  private constructor(
+    pcap: Pcap,
+    counter: ConnectionCounter,
+    live: boolean,
+    userFilter: string | undefined,
+    deferFilter: boolean,
+  ) {
+    this.#pcap = pcap;
+    this.#counter = counter;
+    this.#live = live;
+    this.#linkType = pcap.linkType;
+    if (!isSupportedLinkType(this.#linkType)) {
+      throw new UnsupportedLinkTypeError(this.#linkType, pcap.linkTypeName);
+    }
+    const filter = captureFilter(this.#linkType, userFilter);
+    if (deferFilter) {
+      this.#deferredFilter = filter;
+      this.#compile(() => pcap.prepareFilter(filter));
+    } else {
+      this.#compile(() => pcap.setFilter(filter));
+    }
+    this.filter = filter;
+  }
+
+  /** The BPF expression in use. */
+  readonly filter: string;
+
+  /** Opens `device` for live capture with pulso's filter (and the user's). */
+  static openLive(device: string, counter: ConnectionCounter, userFilter?: string): CaptureSession {
+    return CaptureSession.#open(Pcap.openLive(device), counter, true, userFilter, false);
+  }
+
+  /**
+   * Opens a capture file (`-` for stdin). With `timed`, the first packet is read before the
+   * filter is installed, so that capture time starts at the file's first packet.
+   */
+  static openFile(
+    path: string,
+    counter: ConnectionCounter,
+    userFilter?: string,
+    timed = false,
+  ): CaptureSession {
+    return CaptureSession.#open(Pcap.openOffline(path), counter, false, userFilter, timed);
+  }
+
+  static #open(
+    pcap: Pcap,
+    counter: ConnectionCounter,
+    live: boolean,
+    userFilter: string | undefined,
+    deferFilter: boolean,
+  ): CaptureSession {
+    try {
+      return new CaptureSession(pcap, counter, live, userFilter, deferFilter);
+    } catch (e) {
+      pcap.close();
+      throw e;
+    }
+  }
+
+  /** The link type (DLT value) of the capture. */
+  get linkType(): number {
+    return this.#linkType;
+  }
+
+  /** libpcap's name of the link type. */
+  get linkTypeName(): string {
+    return this.#pcap.linkTypeName;
+  }
+
+  /** Captures until a limit, an abort, the end of the file or a read error. */
+  run(limits: CaptureLimits = {}): Promise<CaptureSummary> {
+    return this.#live ? this.#runLive(limits) : this.#runFile(limits);
+  }
+
+  /** Closes the capture; idempotent. */
+  close(): void {
+    this.#pcap.close();
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #runLive(limits: CaptureLimits): Promise<CaptureSummary> {
+    const pcap = this.#pcap;
+    const signal = limits.signal;
+    const limit = limits.connectionLimit ?? Infinity;
+    pcap.setNonBlocking(true);
+    using waiter = new Waiter(pcap.selectableFd);
+    const wake = () => waiter.wake();
+    signal?.addEventListener("abort", wake, { once: true });
+    let reason: EndReason = "stopped";
+    try {
+      while (!signal?.aborted) {
+        const status = this.#drain(limit, Infinity);
+        if (status === DRAINED_LIMIT) {
+          reason = "connection-limit";
+          break;
+        }
+        if (status === DRAINED_MORE) await nextTurn();
+        else await waiter.wait(POLL_MS);
+      }
+    } finally {
+      signal?.removeEventListener("abort", wake);
+    }
+    return this.#summary(reason, pcap.stats());
+  }
+
+  async #runFile(limits: CaptureLimits): Promise<CaptureSummary> {
+    const signal = limits.signal;
+    const limit = limits.connectionLimit ?? Infinity;
+    let deadline = Infinity;
+    try {
+      if (limits.timeLimit !== undefined || this.#deferredFilter !== undefined) {
+        // Capture time starts at the first packet of the file, filtered or not.
+        if (this.#pcap.next() !== NextResult.PACKET) return this.#summary("end-of-file");
+        if (limits.timeLimit !== undefined) deadline = this.#time() + limits.timeLimit;
+        if (this.#pcap.matches() && this.#count(limit)) return this.#summary("connection-limit");
+        if (this.#deferredFilter !== undefined) {
+          const filter = this.#deferredFilter;
+          this.#compile(() => this.#pcap.setFilter(filter));
+        }
+      }
+      for (;;) {
+        if (signal?.aborted) return this.#summary("stopped");
+        const status = this.#drain(limit, deadline);
+        if (status === DRAINED_LIMIT) return this.#summary("connection-limit");
+        if (status === DRAINED_DEADLINE) return this.#summary("time-limit");
+        if (status === DRAINED_END) return this.#summary("end-of-file");
+        await nextTurn();
+      }
+    } catch (e) {
+      if (e instanceof PcapError) return { ...this.#summary("error"), error: e };
+      throw e;
+    }
+  }
+
+  /**
+   * Reads up to {@link BATCH} packets. The hot path: no allocation, no BigInt, no strings.
+   * Packets at or past `deadline` (capture seconds) end the capture uncounted.
+   */
+  #drain(limit: number, deadline: number): number {
+    const pcap = this.#pcap;
+    for (let i = 0; i < BATCH; i++) {
+      const status = pcap.next();
+      if (status !== NextResult.PACKET) {
+        return status === NextResult.END ? DRAINED_END : DRAINED_EMPTY;
+      }
+      if (deadline !== Infinity && this.#time() >= deadline) return DRAINED_DEADLINE;
+      if (this.#count(limit)) return DRAINED_LIMIT;
+    }
+    return DRAINED_MORE;
+  }
+
+  /** Decodes and counts the current packet; true when the connection limit is reached. */
+  #count(limit: number): boolean {
+    this.#packets++;
+    const frame = this.#pcap.frame;
+    const verdict = decodeFrame(this.#linkType, frame, frame.length, this.#decoded);
+    if (verdict === Verdict.EVENT) {
+      const d = this.#decoded;
+      this.#counter.add(d.family, d.address, d.port);
+      return this.#counter.total >= limit;
+    }
+    if (verdict === Verdict.MALFORMED) this.#malformed++;
+    return false;
+  }
+
+  #time(): number {
+    return this.#pcap.seconds + this.#pcap.microseconds / 1e6;
+  }
+
+  #compile(install: () => void): void {
+    try {
+      install();
+    } catch (e) {
+      if (e instanceof PcapError) throw new FilterError(e.message);
+      throw e;
+    }
+  }
+
+  #summary(reason: EndReason, stats?: CaptureStats): CaptureSummary {
+    return {
+      reason,
+      packets: this.#packets,
+      malformed: this.#malformed,
+      ...(stats ? { stats } : {}),
+    };
+  }
+}
+
+const DRAINED_EMPTY = 0;
+const DRAINED_MORE = 1;
+const DRAINED_LIMIT = 2;
+const DRAINED_END = 3;
+const DRAINED_DEADLINE = 4;
+
+/** Lets the event loop run (signals, timers) before going on. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

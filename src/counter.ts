@@ -1,0 +1,153 @@
+/**
+ * The event counter: how many connection events each (source address, destination port) pair
+ * made. An open-addressing hash table over typed arrays, so counting allocates nothing except
+ * when the table grows.
+ *
+ * @module
+ */
+
+/** One counted pair, as {@link ConnectionCounter.entries} yields it. */
+export interface CounterEntry {
+  /** 4 or 6. */
+  family: 4 | 6;
+  /** The source address: 4 bytes for IPv4, 16 for IPv6, network order. */
+  address: Uint8Array;
+  /** TCP destination port. */
+  port: number;
+  /** Events counted. */
+  count: number;
+}
+
+const WORDS = 5; // four address words, then family << 16 | port (never 0 in a used slot)
+const INITIAL_CAPACITY = 1024;
+
+/**
+ * Counts events per source address and destination port.
+ *
+ * @example
+ * ```ts
+ * const counter = new ConnectionCounter();
+ * counter.add(4, new Uint8Array([10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 443);
+ * counter.total; // 1
+ * [...counter.entries()]; // [{ family: 4, address: Uint8Array [10, 0, 0, 1], port: 443, count: 1 }]
+ * ```
+ */
+export class ConnectionCounter {
+  #keys: Uint32Array;
+  #counts: Float64Array;
+  #mask: number;
+  #size = 0;
+  #total = 0;
+
+  /** An empty counter. */
+  constructor() {
+    this.#keys = new Uint32Array(INITIAL_CAPACITY * WORDS);
+    this.#counts = new Float64Array(INITIAL_CAPACITY);
+    this.#mask = INITIAL_CAPACITY - 1;
+  }
+
+  /** Events counted so far. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Distinct (source, port) pairs counted so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Counts one event from `address` (16 bytes, of which the first 4 are used when `family`
+   * is 4; the rest must then be zero) to `port`.
+   */
+  add(family: 4 | 6, address: Uint8Array, port: number): void {
+    const w0 = word(address, 0);
+    const w1 = word(address, 4);
+    const w2 = word(address, 8);
+    const w3 = word(address, 12);
+    const w4 = ((family << 16) | port) >>> 0;
+    const keys = this.#keys;
+    let slot = mix(w0, w1, w2, w3, w4) & this.#mask;
+    for (;;) {
+      const k = slot * WORDS;
+      const tag = keys[k + 4];
+      if (tag === 0) break;
+      if (
+        tag === w4 && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 &&
+        keys[k + 3] === w3
+      ) {
+        this.#counts[slot]++;
+        this.#total++;
+        return;
+      }
+      slot = (slot + 1) & this.#mask;
+    }
+    const k = slot * WORDS;
+    keys[k] = w0;
+    keys[k + 1] = w1;
+    keys[k + 2] = w2;
+    keys[k + 3] = w3;
+    keys[k + 4] = w4;
+    this.#counts[slot] = 1;
+    this.#total++;
+    if (++this.#size * 2 > this.#mask) this.#grow();
+  }
+
+  /** Forgets everything counted. */
+  clear(): void {
+    this.#keys.fill(0);
+    this.#counts.fill(0);
+    this.#size = 0;
+    this.#total = 0;
+  }
+
+  /** The counted pairs, in no particular order. */
+  *entries(): IterableIterator<CounterEntry> {
+    const keys = this.#keys;
+    for (let slot = 0; slot <= this.#mask; slot++) {
+      const k = slot * WORDS;
+      const tag = keys[k + 4];
+      if (tag === 0) continue;
+      const family = (tag >>> 16) === 6 ? 6 : 4;
+      const address = new Uint8Array(family === 4 ? 4 : 16);
+      for (let i = 0; i < address.length; i++) {
+        address[i] = keys[k + (i >> 2)] >>> (24 - 8 * (i & 3));
+      }
+      yield { family, address, port: tag & 0xffff, count: this.#counts[slot] };
+    }
+  }
+
+  #grow(): void {
+    const oldKeys = this.#keys;
+    const oldCounts = this.#counts;
+    const capacity = (this.#mask + 1) * 2;
+    const keys = new Uint32Array(capacity * WORDS);
+    const counts = new Float64Array(capacity);
+    const mask = capacity - 1;
+    for (let old = 0; old < oldCounts.length; old++) {
+      const o = old * WORDS;
+      if (oldKeys[o + 4] === 0) continue;
+      let slot = mix(oldKeys[o], oldKeys[o + 1], oldKeys[o + 2], oldKeys[o + 3], oldKeys[o + 4]) &
+        mask;
+      while (keys[slot * WORDS + 4] !== 0) slot = (slot + 1) & mask;
+      keys.set(oldKeys.subarray(o, o + WORDS), slot * WORDS);
+      counts[slot] = oldCounts[old];
+    }
+    this.#keys = keys;
+    this.#counts = counts;
+    this.#mask = mask;
+  }
+}
+
+function word(b: Uint8Array, at: number): number {
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
+
+function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number {
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w4, 0x85ebca6b);
+  return (h ^ (h >>> 15)) >>> 0;
+}
