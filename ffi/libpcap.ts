@@ -257,7 +257,7 @@ export interface LiveOptions {
 export const DEFAULT_LIVE_OPTIONS: LiveOptions = {
   snaplen: 1024,
   bufferSize: 32 * 1024 * 1024,
-  timeoutMs: 50,
+  timeoutMs: 10,
   immediate: false,
 };
 

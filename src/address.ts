@@ -61,6 +61,7 @@ export function parseAddress(text: string): Uint8Array | undefined {
   let tailV4: Uint8Array | undefined;
   let body = text;
   const lastColon = text.lastIndexOf(":");
+  if (lastColon < 0) return undefined;
   if (text.includes(".")) {
     tailV4 = parseAddress(text.slice(lastColon + 1));
     if (!tailV4) return undefined;

@@ -8,7 +8,13 @@
  *
  * @module
  */
-import { type CaptureStats, NextResult, Pcap, PcapError } from "../ffi/libpcap.ts";
+import {
+  type CaptureStats,
+  DEFAULT_LIVE_OPTIONS,
+  NextResult,
+  Pcap,
+  PcapError,
+} from "../ffi/libpcap.ts";
 import { Waiter } from "../ffi/libc.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
@@ -18,6 +24,9 @@ import { Decoded, decodeFrame, isSupportedLinkType, Verdict } from "./decode.ts"
 export const BATCH = 8192;
 /** Longest wait in `poll(2)` before looking again, in milliseconds. */
 const POLL_MS = 500;
+
+/** How long a stopped live capture waits for the kernel to hand over its last packets. */
+export const FINAL_DRAIN_MS = 2 * DEFAULT_LIVE_OPTIONS.timeoutMs;
 
 /** Why a capture ended. */
 export type EndReason = "connection-limit" | "time-limit" | "stopped" | "end-of-file" | "error";
@@ -188,6 +197,13 @@ export class CaptureSession {
         }
         if (status === DRAINED_MORE) await nextTurn();
         else await waiter.wait(POLL_MS);
+      }
+      if (reason === "stopped") {
+        // Packets of the last moments may still sit in a buffer block that the kernel hands
+        // over only when its timeout expires: wait for it, so that nothing seen is lost.
+        await new Promise((resolve) => setTimeout(resolve, FINAL_DRAIN_MS));
+        while (this.#drain(limit, Infinity) === DRAINED_MORE);
+        if (this.#counter.total >= limit) reason = "connection-limit";
       }
     } finally {
       signal?.removeEventListener("abort", wake);

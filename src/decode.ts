@@ -13,10 +13,6 @@ export const LinkType = {
   EN10MB: 1,
   /** Raw IPv4 or IPv6 (DLT_RAW on most systems). */
   RAW: 12,
-  /** Raw IPv4 or IPv6 (DLT_RAW on OpenBSD). */
-  RAW_OPENBSD: 14,
-  /** Raw IP as stored in files (LINKTYPE_RAW), should libpcap hand it over unmapped. */
-  LINKTYPE_RAW: 101,
   /** OpenBSD loopback, address family in network byte order. */
   LOOP: 108,
   /** Linux cooked capture v1 (the `any` device). */
@@ -115,19 +111,17 @@ export function decodeFrame(
   switch (linkType) {
     case LinkType.EN10MB:
       if (length < 14) return Verdict.MALFORMED;
-      return decodeEthertype(frame, length, 12, out);
+      return decodeEthertype(frame, length, (frame[12] << 8) | frame[13], 14, out);
     case LinkType.LINUX_SLL:
       if (length < 16) return Verdict.MALFORMED;
-      return decodeEthertype(frame, length, 14, out);
+      return decodeEthertype(frame, length, (frame[14] << 8) | frame[15], 16, out);
     case LinkType.LINUX_SLL2:
       if (length < 20) return Verdict.MALFORMED;
-      return decodeL3(frame, length, 20, (frame[0] << 8) | frame[1], out);
+      return decodeEthertype(frame, length, (frame[0] << 8) | frame[1], 20, out);
     case LinkType.NULL:
     case LinkType.LOOP:
       return decodeLoopback(frame, length, out);
     case LinkType.RAW:
-    case LinkType.RAW_OPENBSD:
-    case LinkType.LINKTYPE_RAW:
       if (length < 1) return Verdict.MALFORMED;
       switch (frame[0] >> 4) {
         case 4:
@@ -146,10 +140,14 @@ export function decodeFrame(
   }
 }
 
-/** Ethertype at `at`, after which come optional VLAN tags and then the network layer. */
-function decodeEthertype(frame: Uint8Array, length: number, at: number, out: Decoded): Verdict {
-  let type = (frame[at] << 8) | frame[at + 1];
-  at += 2;
+/** The payload at `at` of ethertype `type`: optional VLAN tags, then the network layer. */
+function decodeEthertype(
+  frame: Uint8Array,
+  length: number,
+  type: number,
+  at: number,
+  out: Decoded,
+): Verdict {
   while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
     if (at + 4 > length) return Verdict.MALFORMED;
     type = (frame[at + 2] << 8) | frame[at + 3];
@@ -176,13 +174,14 @@ function decodeLoopback(frame: Uint8Array, length: number, out: Decoded): Verdic
   const le = frame[0] | (frame[1] << 8) | (frame[2] << 16) | (frame[3] << 24);
   const be = (frame[0] << 24) | (frame[1] << 16) | (frame[2] << 8) | frame[3];
   if (le === 2 || be === 2) return decodeIPv4(frame, length, 4, out);
-  // AF_INET6 is 24 (NetBSD, OpenBSD), 28 (FreeBSD), 30 (macOS), 10 (Linux) or 23 (Windows).
+  // AF_INET6 is 24 (NetBSD, OpenBSD), 28 (FreeBSD) or 30 (macOS): the values libpcap's
+  // filters and tshark know.
   if (isInet6(le) || isInet6(be)) return decodeIPv6(frame, length, 4, out);
   return Verdict.OTHER;
 }
 
 function isInet6(af: number): boolean {
-  return af === 24 || af === 28 || af === 30 || af === 10 || af === 23;
+  return af === 24 || af === 28 || af === 30;
 }
 
 function decodeIPv4(frame: Uint8Array, length: number, at: number, out: Decoded): Verdict {

@@ -14,10 +14,12 @@ import {
   PcapError,
   PcapStatus,
 } from "../ffi/libpcap.ts";
+import { processAgeMs } from "../ffi/libc.ts";
 import {
   CaptureSession,
   type CaptureSummary,
   FilterError,
+  FINAL_DRAIN_MS,
   UnsupportedLinkTypeError,
 } from "./capture.ts";
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
@@ -109,6 +111,23 @@ async function count(options: CountOptions): Promise<number> {
   }
   setupLogging(Deno.env);
 
+  // Signals stop the capture (and the digest is printed) from now on.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    return await countUntilStopped(options, name, stop);
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}
+
+async function countUntilStopped(
+  options: CountOptions,
+  name: SourceNamer,
+  stop: AbortController,
+): Promise<number> {
   const counter = new ConnectionCounter();
   let session: CaptureSession;
   try {
@@ -135,14 +154,15 @@ async function count(options: CountOptions): Promise<number> {
   log.info(`Capturing on ${source}, link type ${session.linkTypeName}, ${libraryVersion()}`);
   log.info(`Filter: ${session.filter}`);
 
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
   let cancelTimer = () => {};
   if (options.timeLimit !== undefined && options.read === undefined) {
-    // The time limit counts from the start of the process.
-    cancelTimer = setLongTimeout(() => stop.abort(), options.timeLimit * 1000 - performance.now());
+    // The time limit counts from the start of the process. Stopping ends with a last drain
+    // that waits for the kernel's buffer timeout: start it that much earlier.
+    const age = Math.max(processAgeMs() ?? 0, performance.now());
+    cancelTimer = setLongTimeout(
+      () => stop.abort(),
+      options.timeLimit * 1000 - age - FINAL_DRAIN_MS,
+    );
   }
 
   let summary: CaptureSummary;
@@ -173,7 +193,6 @@ async function count(options: CountOptions): Promise<number> {
 
   const digest = formatDigest(buildDigest(counter.entries(), name));
   writeAll(Deno.stdout, digest);
-  for (const s of signals) Deno.removeSignalListener(s, onSignal);
   if (summary.error) {
     return fail(
       `Cannot read '${options.read}' past record ${summary.packets + 1}: ${summary.error.message}`,

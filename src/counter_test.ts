@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { ConnectionCounter, type CounterEntry } from "./counter.ts";
+
+/** A 16-byte key buffer as the decoder fills it: IPv4 in bytes 0-3, the rest zero. */
+function v4(a: number, b: number, c: number, d: number): Uint8Array {
+  const out = new Uint8Array(16);
+  out.set([a, b, c, d]);
+  return out;
+}
+
+function v6(...bytes: number[]): Uint8Array {
+  const out = new Uint8Array(16);
+  out.set(bytes);
+  return out;
+}
+
+function keyOf(e: { family: number; address: Uint8Array; port: number }): string {
+  return `${e.family}/${e.address.join(".")}/${e.port}`;
+}
+
+function table(counter: ConnectionCounter): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of counter.entries()) {
+    const key = keyOf(e);
+    assert.ok(!out.has(key), `duplicate entry ${key}`);
+    out.set(key, e.count);
+  }
+  return out;
+}
+
+Deno.test("a new counter is empty", () => {
+  const counter = new ConnectionCounter();
+  assert.equal(counter.total, 0);
+  assert.equal(counter.size, 0);
+  assert.deepEqual([...counter.entries()], []);
+});
+
+Deno.test("counts, total and size", () => {
+  const counter = new ConnectionCounter();
+  const a = v4(10, 0, 0, 1);
+  counter.add(4, a, 443);
+  counter.add(4, a, 443);
+  counter.add(4, a, 443);
+  counter.add(4, v4(10, 0, 0, 2), 443);
+  assert.equal(counter.total, 4);
+  assert.equal(counter.size, 2);
+  const entries = [...counter.entries()].sort((x, y) => x.address[3] - y.address[3]);
+  assert.deepEqual(entries, [
+    { family: 4, address: new Uint8Array([10, 0, 0, 1]), port: 443, count: 3 },
+    { family: 4, address: new Uint8Array([10, 0, 0, 2]), port: 443, count: 1 },
+  ]);
+});
+
+Deno.test("entries copy the address: later adds do not change yielded entries", () => {
+  const counter = new ConnectionCounter();
+  const buffer = v4(192, 0, 2, 1);
+  counter.add(4, buffer, 80);
+  const [entry] = [...counter.entries()];
+  buffer.set([198, 51, 100, 9]);
+  counter.add(4, buffer, 80);
+  assert.deepEqual([...entry.address], [192, 0, 2, 1]);
+  assert.equal(entry.count, 1);
+  assert.equal(table(counter).get("4/192.0.2.1/80"), 1);
+  assert.equal(table(counter).get("4/198.51.100.9/80"), 1);
+});
+
+Deno.test("IPv4 and IPv6 with the same leading bytes are distinct", () => {
+  const counter = new ConnectionCounter();
+  // 10.0.0.1 and a00:1:: share their 16 key bytes; only the family tells them apart.
+  counter.add(4, v4(10, 0, 0, 1), 22);
+  counter.add(6, v6(10, 0, 0, 1), 22);
+  counter.add(6, v6(10, 0, 0, 1), 22);
+  // All-zero addresses, port 0: the smallest possible keys.
+  counter.add(4, v4(0, 0, 0, 0), 0);
+  counter.add(6, v6(), 0);
+  assert.equal(counter.size, 4);
+  assert.equal(counter.total, 5);
+  const entries = [...counter.entries()];
+  const v4Entry = entries.find((e) => e.family === 4 && e.port === 22);
+  const v6Entry = entries.find((e) => e.family === 6 && e.port === 22);
+  assert.deepEqual(v4Entry, {
+    family: 4,
+    address: new Uint8Array([10, 0, 0, 1]),
+    port: 22,
+    count: 1,
+  });
+  assert.deepEqual(v6Entry, { family: 6, address: v6(10, 0, 0, 1), port: 22, count: 2 });
+  assert.equal(v6Entry!.address.length, 16);
+  const zeros = entries.filter((e) => e.port === 0);
+  assert.deepEqual(zeros.map((e) => [e.family, e.address.length, e.count]).sort(), [
+    [4, 4, 1],
+    [6, 16, 1],
+  ]);
+});
+
+Deno.test("the same address to different ports makes one entry per port", () => {
+  const counter = new ConnectionCounter();
+  const a = v6(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
+  for (const port of [0, 1, 80, 443, 65535]) counter.add(6, a, port);
+  counter.add(6, a, 443);
+  assert.equal(counter.size, 5);
+  assert.equal(counter.total, 6);
+  const t = table(counter);
+  assert.equal(t.get(`6/${a.join(".")}/443`), 2);
+  for (const port of [0, 1, 80, 65535]) assert.equal(t.get(`6/${a.join(".")}/${port}`), 1);
+});
+
+Deno.test("addresses differing only in their last byte or word are distinct", () => {
+  const counter = new ConnectionCounter();
+  for (let i = 0; i < 16; i++) {
+    const a = v6();
+    a[i] = 1;
+    counter.add(6, a, 9);
+  }
+  counter.add(4, v4(0, 0, 0, 1), 9);
+  counter.add(4, v4(1, 0, 0, 0), 9);
+  assert.equal(counter.size, 18);
+  for (const e of counter.entries()) assert.equal(e.count, 1);
+});
+
+/** The i-th of many distinct keys, a mix of IPv4 and IPv6. */
+function manyKey(i: number): { family: 4 | 6; address: Uint8Array; port: number } {
+  if (i % 3 === 0) {
+    return { family: 4, address: v4(10, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff), port: 443 };
+  }
+  if (i % 3 === 1) {
+    // Same address for groups of 7 keys, different ports.
+    return {
+      family: 6,
+      address: v6(0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (i >> 16) & 0xff, (i >> 8) & 0xff, 0),
+      port: i & 0xffff,
+    };
+  }
+  return { family: 4, address: v4(172, 16, (i >> 8) & 0xff, i & 0xff), port: (i >> 16) + 1 };
+}
+
+Deno.test("growth past 50 000 distinct keys keeps every count", () => {
+  const counter = new ConnectionCounter();
+  const N = 50_000;
+  const expected = new Map<string, number>();
+  const bump = (i: number) => {
+    const k = manyKey(i);
+    counter.add(k.family, k.address, k.port);
+    const key = keyOf({ ...k, address: k.family === 4 ? k.address.subarray(0, 4) : k.address });
+    expected.set(key, (expected.get(key) ?? 0) + 1);
+  };
+  // Each key is added (i % 4) + 1 times in a row, so that the table grows (several times)
+  // while holding counts above 1; then every 7th key once more, after the last growth.
+  for (let i = 0; i < N; i++) for (let k = 0; k <= i % 4; k++) bump(i);
+  for (let i = 0; i < N; i += 7) bump(i);
+  assert.equal(expected.size, N);
+  assert.equal(counter.size, N);
+  const expectedTotal = [...expected.values()].reduce((a, b) => a + b, 0);
+  assert.equal(counter.total, expectedTotal);
+  const got = table(counter);
+  assert.equal(got.size, N);
+  for (const [key, count] of expected) assert.equal(got.get(key), count, key);
+  for (let i = 0; i < N; i += 997) {
+    const k = manyKey(i);
+    const key = keyOf({ ...k, address: k.family === 4 ? k.address.subarray(0, 4) : k.address });
+    assert.equal(got.get(key), (i % 4) + 1 + (i % 7 === 0 ? 1 : 0), key);
+  }
+});
+
+Deno.test("clear() forgets everything, and counting starts again", () => {
+  const counter = new ConnectionCounter();
+  for (let i = 0; i < 5000; i++) counter.add(4, v4(10, 0, i >> 8, i & 0xff), 80);
+  assert.equal(counter.size, 5000);
+  counter.clear();
+  assert.equal(counter.total, 0);
+  assert.equal(counter.size, 0);
+  assert.deepEqual([...counter.entries()], []);
+  counter.add(4, v4(10, 0, 0, 1), 80);
+  counter.add(4, v4(10, 0, 0, 1), 80);
+  counter.add(6, v6(0xfe, 0x80), 80);
+  assert.equal(counter.total, 3);
+  assert.equal(counter.size, 2);
+  const entries: CounterEntry[] = [...counter.entries()].sort((a, b) => a.family - b.family);
+  assert.deepEqual(entries, [
+    { family: 4, address: new Uint8Array([10, 0, 0, 1]), port: 80, count: 2 },
+    { family: 6, address: v6(0xfe, 0x80), port: 80, count: 1 },
+  ]);
+  // Growth again after a clear.
+  for (let i = 0; i < 3000; i++) counter.add(6, v6(0xfe, 0x80, i >> 8, i & 0xff), 1);
+  assert.equal(counter.size, 3002);
+  assert.equal(counter.total, 3003);
+});

@@ -1,0 +1,159 @@
+/**
+ * Helpers for tests that run pulso as a subprocess, as a user would.
+ *
+ * @module
+ */
+import { KeyedHasher } from "../src/keyed_hash.ts";
+import { parseAddress } from "../src/address.ts";
+
+/** The repository root. */
+export const ROOT = new URL("../", import.meta.url).pathname;
+/** The shared capture corpus beside the repository. */
+export const CORPUS = new URL("../../shared/corpus/", import.meta.url).pathname;
+/** The secret the tests use. */
+export const SECRET = "test";
+
+/** Arguments that run pulso from source with the permissions its task grants. */
+export const PULSO_RUN = [
+  "run",
+  "--quiet",
+  "--no-prompt",
+  "--allow-ffi",
+  "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
+  `${ROOT}src/main.ts`,
+];
+
+/** The result of a finished pulso run. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to exit, in seconds. */
+  seconds: number;
+}
+
+/** Options of {@link pulso} and {@link spawnPulso}. */
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Variables removed from the environment. */
+  unset?: string[];
+  stdin?: Uint8Array;
+  /** Run through this command prefix (e.g. `["setpriv", …, "--"]`). */
+  prefix?: string[];
+}
+
+function command(args: string[], options: RunOptions, stdin: boolean): Deno.Command {
+  const env: Record<string, string> = { ...Deno.env.toObject(), PULSO_SECRET: SECRET };
+  for (const name of options.unset ?? []) delete env[name];
+  Object.assign(env, options.env ?? {});
+  const argv = [...(options.prefix ?? []), Deno.execPath(), ...PULSO_RUN, ...args];
+  return new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env,
+    clearEnv: true,
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs pulso to completion. */
+export async function pulso(args: string[], options: RunOptions = {}): Promise<Run> {
+  const start = performance.now();
+  const child = command(args, options, options.stdin !== undefined).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(options.stdin);
+    await writer.close();
+  }
+  const out = await child.output();
+  const seconds = (performance.now() - start) / 1000;
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    seconds,
+  };
+}
+
+/** A pulso process capturing live, started by {@link spawnPulso}. */
+export interface LivePulso {
+  child: Deno.ChildProcess;
+  /** Resolves when the process ends. */
+  done: Promise<Run>;
+}
+
+/**
+ * Starts a live capture and resolves once pulso logs that it is capturing (so traffic made
+ * afterwards is seen). Logging is forced to info for that.
+ */
+export async function spawnPulso(args: string[], options: RunOptions = {}): Promise<LivePulso> {
+  const start = performance.now();
+  const child = command(args, { ...options, env: { PULSO_LOG: "info", ...options.env } }, false)
+    .spawn();
+  const decoder = new TextDecoder();
+  let stderr = "";
+  const { promise: isReady, resolve: ready } = Promise.withResolvers<void>();
+  const stderrDone = (async () => {
+    for await (const chunk of child.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      if (stderr.includes("Filter: ")) ready();
+    }
+    ready();
+  })();
+  const stdoutText = new Response(child.stdout).text();
+  const done = (async () => {
+    const status = await child.status;
+    await stderrDone;
+    return {
+      code: status.code,
+      stdout: await stdoutText,
+      stderr,
+      seconds: (performance.now() - start) / 1000,
+    };
+  })();
+  await isReady;
+  return { child, done };
+}
+
+/** The keyed hash the tests expect for an address in text form. */
+export function hashOf(address: string): string {
+  const bytes = parseAddress(address);
+  if (!bytes) throw new Error(`Not an address: '${address}'`);
+  return new KeyedHasher(SECRET).hash(bytes);
+}
+
+/** A listener on `hostname` that accepts and closes connections; close it when done. */
+export function listen(hostname: string): Deno.TcpListener & { port: number } {
+  const listener = Deno.listen({ hostname, port: 0 });
+  (async () => {
+    try {
+      for await (const conn of listener) conn.close();
+    } catch {
+      // Listener closed.
+    }
+  })();
+  return Object.assign(listener, { port: (listener.addr as Deno.NetAddr).port });
+}
+
+/** Opens one TCP connection to `hostname:port` and closes it. */
+export async function connectOnce(hostname: string, port: number): Promise<void> {
+  const conn = await Deno.connect({ hostname, port });
+  conn.close();
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether a command exists on PATH. */
+export function have(name: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
