@@ -393,6 +393,11 @@ export class Pcap {
     }
   }
 
+  /** Throws {@link PcapError} with libpcap's message when `expression` does not compile. */
+  checkFilter(expression: string): void {
+    this.#lib.pcap_freecode(this.#compile(expression));
+  }
+
   /** Compiles `expression` to keep for {@link matches}, without installing it. */
   prepareFilter(expression: string): void {
     if (this.#program) this.#lib.pcap_freecode(this.#program);

@@ -108,6 +108,8 @@ export class CaptureSession {
     if (!isSupportedLinkType(this.#linkType)) {
       throw new UnsupportedLinkTypeError(this.#linkType, pcap.linkTypeName);
     }
+    // The user's expression alone first, so that an error quotes only what the user wrote.
+    if (userFilter !== undefined) this.#compile(() => pcap.checkFilter(userFilter));
     const filter = captureFilter(this.#linkType, userFilter);
     if (deferFilter) {
       this.#deferredFilter = filter;

@@ -194,9 +194,7 @@ async function countUntilStopped(
   const digest = formatDigest(buildDigest(counter.entries(), name));
   writeAll(Deno.stdout, digest);
   if (summary.error) {
-    return fail(
-      `Cannot read '${options.read}' past record ${summary.packets + 1}: ${summary.error.message}`,
-    );
+    return fail(`Damaged capture file '${options.read}': ${summary.error.message}`);
   }
   return Exit.OK;
 }
