@@ -302,6 +302,8 @@ export class Pcap {
   readonly #frames: Uint8Array[] = [];
   #frame: Uint8Array = new Uint8Array(this.#frameBuffer, 0, 0);
   #program: Uint8Array<ArrayBuffer> | undefined;
+  /** libpcap's warning when activation succeeded with one (e.g. no promiscuous mode). */
+  warning: string | undefined;
 
   private constructor(lib: Libpcap, handle: Deno.PointerObject) {
     this.#lib = lib;
@@ -328,6 +330,9 @@ export class Pcap {
       );
       pcap.#check(lib.pcap_set_buffer_size(handle, options.bufferSize), "set the buffer size");
       const status = lib.pcap_activate(handle);
+      if (status > 0) {
+        pcap.warning = `${cString(lib.pcap_statustostr(status))} ${pcap.#lastError()}`.trim();
+      }
       if (status < 0) {
         const detail = status === PcapStatus.ERROR
           ? pcap.#lastError()

@@ -156,6 +156,11 @@ export class CaptureSession {
     }
   }
 
+  /** libpcap's warning when the device was opened with one. */
+  get warning(): string | undefined {
+    return this.#pcap.warning;
+  }
+
   /** The link type (DLT value) of the capture. */
   get linkType(): number {
     return this.#linkType;

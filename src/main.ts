@@ -153,6 +153,7 @@ async function countUntilStopped(
     : `device '${options.device}'`;
   log.info(`Capturing on ${source}, link type ${session.linkTypeName}, ${libraryVersion()}`);
   log.info(`Filter: ${session.filter}`);
+  if (session.warning) log.warn(`libpcap: ${session.warning}`);
 
   let cancelTimer = () => {};
   if (options.timeLimit !== undefined && options.read === undefined) {
