@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LIBRARY_NAMES } from "../ffi/libpcap.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { Decoded, decodeFrame, LinkType, Verdict } from "./decode.ts";
+import { cat } from "../tests/_bytes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The text of the filter
@@ -157,16 +158,6 @@ Deno.test("the compile check can fail: a bad expression does not compile", () =>
 // ---------------------------------------------------------------------------------------------
 // What it lets through: every frame the decoder counts, and not the obvious non-events
 // ---------------------------------------------------------------------------------------------
-
-function cat(...parts: (readonly number[] | Uint8Array)[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const be16 = (n: number) => [n >> 8, n & 0xff];
 const SYN = 0x02, ACK = 0x10;

@@ -1,25 +1,10 @@
 import assert from "node:assert/strict";
 import { Decoded, decodeFrame, isSupportedLinkType, LinkType, Verdict } from "./decode.ts";
+import { type Bytes, cat, u16 } from "../tests/_bytes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Frame builders: every header written byte by byte.
 // ---------------------------------------------------------------------------------------------
-
-type Bytes = readonly number[] | Uint8Array;
-
-function cat(...parts: Bytes[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function u16(n: number): number[] {
-  return [(n >> 8) & 0xff, n & 0xff];
-}
 
 const FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, URG = 0x20, ECE = 0x40;
 const CWR = 0x80;

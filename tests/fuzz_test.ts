@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { NextResult, Pcap, PcapError } from "../ffi/libpcap.ts";
 import { Decoded, decodeFrame, isSupportedLinkType, LinkType, Verdict } from "../src/decode.ts";
+import { cat, u16 } from "./_bytes.ts";
 
 const CORPUS = new URL("../../shared/corpus/", import.meta.url);
 const SEED = Number(Deno.env.get("PULSO_FUZZ_SEED") ?? 0x5eed_c0de) >>> 0;
@@ -229,18 +230,6 @@ function corpusSeeds(): { seeds: Seed[]; files: number; damaged: number } {
 }
 
 // Builders for synthetic seeds and for the truncation property.
-
-function cat(...parts: (readonly number[] | Uint8Array)[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-const u16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
 
 function tcpHeader(r: Random, dport: number, flags: number, optionWords: number): Uint8Array {
   const h = new Uint8Array(20 + 4 * optionWords);
