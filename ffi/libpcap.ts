@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { closeFile, openBufferedFile } from "./libc.ts";
 
 /** libpcap's symbols, each with its C prototype. */
 export const SYMBOLS = {
@@ -14,6 +15,8 @@ export const SYMBOLS = {
   pcap_create: { parameters: ["buffer", "buffer"], result: "pointer" },
   /** pcap_t *pcap_open_offline(const char *fname, char *errbuf) */
   pcap_open_offline: { parameters: ["buffer", "buffer"], result: "pointer" },
+  /** pcap_t *pcap_fopen_offline(FILE *fp, char *errbuf) (a macro, not a symbol, on Windows) */
+  pcap_fopen_offline: { parameters: ["pointer", "buffer"], result: "pointer", optional: true },
   /** int pcap_set_snaplen(pcap_t *p, int snaplen) */
   pcap_set_snaplen: { parameters: ["pointer", "i32"], result: "i32" },
   /** int pcap_set_promisc(pcap_t *p, int promisc) */
@@ -271,13 +274,87 @@ export const NextResult = {
   END: -2,
 } as const;
 
-/** Frames larger than this are copied only this far: far beyond any header chain. */
+/**
+ * The stdio buffer of a capture file being read, in bytes: 16 times the default, so 16 times
+ * fewer read(2) calls, and small enough to stay in the CPU's cache (1 MiB was slower).
+ */
+const READ_BUFFER_SIZE = 1 << 16;
+
+/** Frames larger than this are read only this far: far beyond any header chain. */
 const MAX_COPY = 65536;
 
 /** Deno turns addresses into pointer objects only through BigInt; reading relative to this one
  * fixed base pointer keeps the per-packet path free of BigInt and of new objects. */
 const BASE = Deno.UnsafePointer.create(1n)!;
 const BASE_ADDRESS = 1;
+
+/** The size of `struct pcap_pkthdr` (LP64). */
+const HEADER_SIZE = 24;
+
+/**
+ * Reads the memory that libpcap points to, given the address as two 32-bit words, without
+ * BigInt and, once settled, without any call. The bytes at a new address are copied (one FFI
+ * call per packet); when the same address comes twice in a row (libpcap keeps the packet header
+ * in the handle, and every packet of a file lands in one buffer), a view on that memory is made
+ * once (the only allocation), and the packets there are then read in place. Either way, the
+ * bytes are valid until the next `pcap_next_ex`, like libpcap's own pointers, and reads never
+ * go past the `length` bytes of the current packet.
+ */
+class ForeignBytes {
+  readonly #copy: ArrayBuffer;
+  /** Subarrays of the copy buffer, by length. */
+  readonly #copies: Uint8Array[] = [];
+  /** The view in place, at the address #viewLow/#viewHigh, and its subarrays by length. */
+  #view: Uint8Array = new Uint8Array(0);
+  #views: Uint8Array[] = [];
+  #viewLow = -1;
+  #viewHigh = -1;
+  /** The address read last. */
+  #low = -1;
+  #high = -1;
+
+  /** @param capacity the most bytes read at once */
+  constructor(capacity: number) {
+    this.#copy = new ArrayBuffer(capacity);
+  }
+
+  /** The `length` bytes at the address `low + high * 2^32`. */
+  read(low: number, high: number, length: number): Uint8Array {
+    if (low === this.#viewLow && high === this.#viewHigh && length <= this.#view.length) {
+      return this.#views[length] ??= this.#view.subarray(0, length);
+    }
+    if (low === this.#low && high === this.#high && length > 0) {
+      return this.#map(low, high, length);
+    }
+    this.#low = low;
+    this.#high = high;
+    const bytes = this.#copies[length] ??= new Uint8Array(this.#copy, 0, length);
+    if (length > 0) {
+      Deno.UnsafePointerView.copyInto(BASE, bytes, low + high * 0x1_0000_0000 - BASE_ADDRESS);
+    }
+    return bytes;
+  }
+
+  /** Forgets the view in place (its memory goes away with the handle). */
+  clear(): void {
+    this.#view = new Uint8Array(0);
+    this.#views = [];
+    this.#viewLow =
+      this.#viewHigh =
+      this.#low =
+      this.#high =
+        -1;
+  }
+
+  #map(low: number, high: number, length: number): Uint8Array {
+    const pointer = Deno.UnsafePointer.create((BigInt(high) << 32n) | BigInt(low))!;
+    this.#view = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, length));
+    this.#viewLow = low;
+    this.#viewHigh = high;
+    this.#views = [];
+    return this.#views[length] = this.#view;
+  }
+}
 
 /**
  * A libpcap capture handle: a live device or a capture file.
@@ -297,17 +374,20 @@ export class Pcap {
   readonly #headerWords = new Uint32Array(this.#headerOut.buffer);
   readonly #dataWords = new Uint32Array(this.#dataOut.buffer);
   // struct pcap_pkthdr { struct timeval ts; bpf_u_int32 caplen; bpf_u_int32 len; } (LP64)
-  readonly #header = new Uint32Array(6);
-  readonly #frameBuffer = new ArrayBuffer(MAX_COPY);
-  readonly #frames: Uint8Array[] = [];
-  #frame: Uint8Array = new Uint8Array(this.#frameBuffer, 0, 0);
+  readonly #headerBytes = new ForeignBytes(HEADER_SIZE);
+  #header: Uint8Array = new Uint8Array(HEADER_SIZE);
+  readonly #frameBytes = new ForeignBytes(MAX_COPY);
+  #frame: Uint8Array = new Uint8Array(0);
   #program: Uint8Array<ArrayBuffer> | undefined;
+  /** The stdio buffer of the file's stream (C reads into it until the handle is closed). */
+  #readBuffer: Uint8Array | undefined;
   /** libpcap's warning when activation succeeded with one (e.g. no promiscuous mode). */
   warning: string | undefined;
 
-  private constructor(lib: Libpcap, handle: Deno.PointerObject) {
+  private constructor(lib: Libpcap, handle: Deno.PointerObject, readBuffer?: Uint8Array) {
     this.#lib = lib;
     this.#handle = handle;
+    this.#readBuffer = readBuffer;
   }
 
   /**
@@ -356,6 +436,17 @@ export class Pcap {
   static openOffline(path: string): Pcap {
     const lib = libpcap();
     const errbuf = errorBuffer();
+    if (path !== "-" && lib.pcap_fopen_offline && Deno.build.os !== "windows") {
+      // A larger stdio buffer: 3 300 read(2) calls for 200 MB instead of 53 000.
+      const buffer = new Uint8Array(READ_BUFFER_SIZE);
+      const file = openBufferedFile(path, buffer);
+      if (file) {
+        const handle = lib.pcap_fopen_offline(file, errbuf);
+        if (handle) return new Pcap(lib, handle, buffer);
+        // libpcap leaves the stream to us; pcap_open_offline below words the error.
+        closeFile(file);
+      }
+    }
     const handle = lib.pcap_open_offline(cstr(path), errbuf);
     if (!handle) throw new PcapError(`Cannot read '${path}': ${errorText(errbuf)}`);
     return new Pcap(lib, handle);
@@ -378,12 +469,12 @@ export class Pcap {
 
   /** Seconds part of the current frame's timestamp. */
   get seconds(): number {
-    return this.#header[0] + this.#header[1] * 0x1_0000_0000;
+    return word(this.#header, 0) + word(this.#header, 4) * 0x1_0000_0000;
   }
 
   /** Microseconds part of the current frame's timestamp. */
   get microseconds(): number {
-    return this.#header[2];
+    return word(this.#header, 8);
   }
 
   /** Compiles `expression` and installs it as the capture filter. */
@@ -434,28 +525,18 @@ export class Pcap {
   /**
    * Reads the next packet into {@link frame}. Returns {@link NextResult}: PACKET, NONE (live,
    * nothing now) or END (end of file); throws {@link PcapError} on a read error (for example a
-   * damaged file). The hot path: no allocation.
+   * damaged file). The hot path: no allocation, and when reading a file no call but
+   * `pcap_next_ex` (see {@link ForeignBytes}).
    */
   next(): number {
     const status = this.#lib.pcap_next_ex(this.#live(), this.#headerOut, this.#dataOut);
     if (status === 1) {
       const h = this.#headerWords;
-      Deno.UnsafePointerView.copyInto(
-        BASE,
-        this.#header,
-        h[0] + h[1] * 0x1_0000_0000 - BASE_ADDRESS,
-      );
-      let length = this.#header[4];
+      const header = this.#header = this.#headerBytes.read(h[0], h[1], HEADER_SIZE);
+      let length = word(header, 16);
       if (length > MAX_COPY) length = MAX_COPY;
-      let frame = this.#frames[length];
-      if (frame === undefined) {
-        frame = this.#frames[length] = new Uint8Array(this.#frameBuffer, 0, length);
-      }
       const d = this.#dataWords;
-      if (length > 0) {
-        Deno.UnsafePointerView.copyInto(BASE, frame, d[0] + d[1] * 0x1_0000_0000 - BASE_ADDRESS);
-      }
-      this.#frame = frame;
+      this.#frame = this.#frameBytes.read(d[0], d[1], length);
       return NextResult.PACKET;
     }
     if (status === 0 || status === NextResult.END) return status;
@@ -473,8 +554,15 @@ export class Pcap {
   close(): void {
     if (this.#program) this.#lib.pcap_freecode(this.#program);
     this.#program = undefined;
+    // The last header and frame may be libpcap's memory: keep copies.
+    this.#header = this.#header.slice();
+    this.#frame = this.#frame.slice();
+    this.#headerBytes.clear();
+    this.#frameBytes.clear();
     if (this.#handle) this.#lib.pcap_close(this.#handle);
     this.#handle = null;
+    // The stream's buffer may go only now that C is done with it.
+    if (this.#readBuffer) this.#readBuffer = undefined;
   }
 
   /** Same as {@link close}, for `using`. */
@@ -506,4 +594,9 @@ export class Pcap {
       throw new PcapError(`Cannot ${what}: ${cString(this.#lib.pcap_statustostr(status))}`, status);
     }
   }
+}
+
+/** The 32-bit word at `at` in host order (little-endian: every platform Deno runs on). */
+function word(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }

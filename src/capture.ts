@@ -5,6 +5,8 @@
  * runs as a `nonblocking` FFI call on a helper thread, and each wake-up drains what libpcap has
  * in a synchronous loop (at most {@link BATCH} packets before the event loop runs again). So
  * signals, timers and an HTTP endpoint keep working when no packet arrives and under floods.
+ * While packets keep coming, a timer ({@link BUSY_WAIT_MS}) replaces `poll(2)` between drains:
+ * the hop to the helper thread and back cost more CPU than the packets themselves.
  *
  * @module
  */
@@ -24,6 +26,16 @@ import { Decoded, decodeFrame, isSupportedLinkType, Verdict } from "./decode.ts"
 export const BATCH = 8192;
 /** Longest wait in `poll(2)` before looking again, in milliseconds. */
 const POLL_MS = 500;
+/**
+ * The wait after a drain that found packets, in milliseconds: more will come, and the kernel's
+ * buffer holds them meanwhile (it hands them over by blocks, at least every
+ * `DEFAULT_LIVE_OPTIONS.timeoutMs`, so a drain may find none for a while: {@link BUSY_WAITS}).
+ * Under an 85 000 SYN/s flood on `lo`, this took pulso's CPU time per SYN from about 1.1 µs
+ * (a `poll(2)` per block of packets) to 0.6 µs (20 ms: 0.8 µs, 100 ms: no better than 50).
+ */
+export const BUSY_WAIT_MS = 50;
+/** Timer waits in a row without a packet before going back to `poll(2)`. */
+const BUSY_WAITS = 5;
 
 /** How long a stopped live capture waits for the kernel to hand over its last packets. */
 export const FINAL_DRAIN_MS = 2 * DEFAULT_LIVE_OPTIONS.timeoutMs;
@@ -196,13 +208,18 @@ export class CaptureSession {
     signal?.addEventListener("abort", wake, { once: true });
     let reason: EndReason = "stopped";
     try {
+      // Timer waits left before going back to poll(2) when no packet comes.
+      let busy = 0;
       while (!signal?.aborted) {
+        const before = this.#packets;
         const status = this.#drain(limit, Infinity);
         if (status === DRAINED_LIMIT) {
           reason = "connection-limit";
           break;
         }
+        if (this.#packets !== before) busy = BUSY_WAITS;
         if (status === DRAINED_MORE) await nextTurn();
+        else if (busy-- > 0) await sleep(BUSY_WAIT_MS, signal);
         else await waiter.wait(POLL_MS);
       }
       if (reason === "stopped") {
@@ -307,7 +324,32 @@ const DRAINED_LIMIT = 2;
 const DRAINED_END = 3;
 const DRAINED_DEADLINE = 4;
 
-/** Lets the event loop run (signals, timers) before going on. */
+/** Resolves after `ms` milliseconds, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Lets the event loop run (signals, timers) before going on. A message posted to oneself comes
+ * back on the very next turn (about 40 µs), where `setTimeout(0)` waits a millisecond or more
+ * once timers nest: a quarter of the time of reading a file went into such waits.
+ */
 function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  const { port1, port2 } = new MessageChannel();
+  return new Promise((resolve) => {
+    port1.onmessage = () => {
+      port1.close();
+      port2.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
 }

@@ -204,7 +204,8 @@ function decodeIPv4(frame: Uint8Array, length: number, at: number, out: Decoded)
   a[1] = frame[at + 13];
   a[2] = frame[at + 14];
   a[3] = frame[at + 15];
-  a.fill(0, 4);
+  // Twelve stores cost less than a call of fill().
+  for (let i = 4; i < 16; i++) a[i] = 0;
   out.family = 4;
   out.port = (frame[tcp + 2] << 8) | frame[tcp + 3];
   return Verdict.EVENT;

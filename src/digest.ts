@@ -46,9 +46,9 @@ export function clearSource(address: Uint8Array): string {
  * ```
  */
 export function buildDigest(entries: Iterable<CounterEntry>, name: SourceNamer): DigestLine[] {
-  const bySource = new Map<string, { address: Uint8Array; line: DigestLine }>();
+  const bySource = new Map<number | string, { address: Uint8Array; line: DigestLine }>();
   for (const { address, port, count } of entries) {
-    const key = address.join(",");
+    const key = sourceKey(address);
     let group = bySource.get(key);
     if (!group) {
       group = { address, line: { source: name(address), total: 0, ports: [] } };
@@ -87,6 +87,14 @@ export function formatDigest(lines: readonly DigestLine[]): string {
     out += "\n";
   }
   return out;
+}
+
+/** A cheap Map key for an address: a number for IPv4, 8 UTF-16 code units for IPv6. */
+function sourceKey(a: Uint8Array): number | string {
+  if (a.length === 4) return ((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) >>> 0;
+  let key = "";
+  for (let i = 0; i < a.length; i += 2) key += String.fromCharCode((a[i] << 8) | a[i + 1]);
+  return key;
 }
 
 function compareText(a: string, b: string): number {

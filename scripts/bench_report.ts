@@ -1,0 +1,346 @@
+/**
+ * Renders the benchmark results: BENCHMARKS.md (tables, ratios, targets) and benchmarks.svg (a
+ * bar chart written by hand, no dependency).
+ *
+ * @module
+ */
+import type { LiveResult, OfflineResult } from "./bench_run.ts";
+
+/** Everything one run of the suite measured. */
+export interface Report {
+  date: string;
+  tiny: boolean;
+  frames: number;
+  fileBytes: number;
+  sources: number;
+  ports: number[];
+  runs: number;
+  floodSeconds: number;
+  floodPort: number;
+  machine: Record<string, string>;
+  filter: string;
+  pairs: number;
+  offline: OfflineResult[];
+  /** The live results, or why there are none. */
+  live: LiveResult[] | string;
+  command: string;
+}
+
+interface Target {
+  what: string;
+  value: string;
+  met: boolean;
+}
+
+function find(report: Report, label: string): OfflineResult {
+  const r = report.offline.find((x) => x.label === label);
+  if (!r) throw new Error(`no result for ${label}`);
+  return r;
+}
+
+/** The issue's targets, evaluated on this run. */
+export function targets(report: Report): Target[] {
+  const pulso = find(report, "pulso");
+  const c = find(report, "C loop");
+  const tcpdump = find(report, "tcpdump|awk");
+  const ratio = pulso.median / c.median;
+  const out: Target[] = [
+    {
+      what: "pulso's time at most 2.0× the C loop's (aim 1.5×)",
+      value: `${ratio.toFixed(2)}×`,
+      met: ratio <= 2.0,
+    },
+    {
+      what: "tcpdump | awk takes at least 10× pulso's time",
+      value: `${(tcpdump.median / pulso.median).toFixed(1)}×`,
+      met: tcpdump.median / pulso.median >= 10,
+    },
+  ];
+  if (typeof report.live !== "string") {
+    const p = report.live.find((r) => r.name === "pulso")!;
+    const t = report.live.find((r) => r.name === "tcpdump")!;
+    out.push({
+      what: "live: pulso counts every SYN sent, no drop",
+      value: `${p.counted} counted, ${p.sent} sent, ${p.dropped + p.ifDropped} dropped`,
+      // hping3's own count can lag the kernel's by the last packet or so.
+      met: p.counted >= p.sent && p.dropped + p.ifDropped === 0,
+    }, {
+      what: "live: pulso's CPU time at most 2× tcpdump's",
+      value: `${(p.cpu / t.cpu).toFixed(2)}×`,
+      met: p.cpu <= 2 * t.cpu,
+    });
+  }
+  return out;
+}
+
+/** The median of `values`. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const s = (x: number, digits = 3) => x.toFixed(digits);
+const thousands = (x: number) => Math.round(x).toLocaleString("en-US");
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+/** Text for a Markdown table cell. */
+const cell = (text: string) => text.replace(/\|/g, "\\|");
+
+/** BENCHMARKS.md. */
+export function renderMarkdown(report: Report): string {
+  const pulso = find(report, "pulso");
+  const m = report.machine;
+  const lines: string[] = [];
+  lines.push("# pulso benchmarks", "");
+  if (report.tiny) {
+    lines.push(
+      "**Tiny run** (`--tiny`): proves the suite works; the figures mean nothing.",
+      "",
+    );
+  }
+  lines.push(
+    `Measured ${report.date.slice(0, 16).replace("T", " ")} UTC by \`${report.command}\`. ` +
+      "Every process is timed whole, from its start to its exit (pulso's includes Deno's start, " +
+      "loading libpcap and printing the digest).",
+    "",
+    "![Benchmarks](benchmarks.svg)",
+    "",
+    "## Machine",
+    "",
+    "| | |",
+    "| --- | --- |",
+    `| CPU | ${m.cpu}, ${m.cores} cores, ${m.memory} |`,
+    `| Kernel | ${m.kernel} |`,
+    `| Deno | ${m.deno} |`,
+    `| libpcap | ${m.libpcap} |`,
+    `| tcpdump | ${m.tcpdump} |`,
+    `| tshark | ${m.tshark} |`,
+    `| hping3 | ${m.hping3} |`,
+    `| awk | ${m.awk} |`,
+    `| C compiler | ${m.gcc} (\`-O2\`) |`,
+    "",
+    "## Workload",
+    "",
+    `\`scripts/gen_workload.ts\` writes ${thousands(report.frames)} Ethernet frames ` +
+      `(${(report.fileBytes / 1e6).toFixed(1)} MB of pcap), the same bytes every time: 75 % IPv4 ` +
+      "and 25 % IPv6, half of them SYNs (with MSS, SACK, timestamp and window-scale options) " +
+      "and the rest SYN-ACK, ACK with 64 to 127 bytes of data and FIN-ACK, " +
+      `from ${thousands(report.sources)} client addresses to ports ${report.ports.join(", ")}. ` +
+      `${thousands(pulso.events)} connection events in ${thousands(report.pairs)} ` +
+      "(source, port) pairs.",
+    "",
+    "## Offline: reading the file",
+    "",
+    `${report.runs} runs of the fast tools (fewer of the slow ones), interleaved, the file in ` +
+      "the page cache. Each tool prints the count per (source, destination port) and the " +
+      "script checks that all of them agree with pulso, pair by pair.",
+    "",
+    "- **pulso**: `pulso --no-hash --read FILE` (`deno run` with the flags of `scripts/pulso`).",
+    "- **C loop**: `scripts/c_loop.c`, built with `gcc -O2`: `pcap_open_offline`, the same BPF " +
+      "program as pulso (`pcap_compile` of pulso's filter, optimised), `pcap_loop`, then the " +
+      "same decoding and a hash table per (source, port). The practical limit.",
+    "- **tcpdump | awk**: `tcpdump -nn -r FILE FILTER | awk` (same filter as pulso), awk " +
+      "keeps the lines with SYN and without ACK and counts them per (source, port).",
+    "- **tshark**: `tshark -n -r FILE -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0' -T " +
+      "fields -e ip.src -e ipv6.src -e tcp.dstport | sort | uniq -c`.",
+    "",
+    "| Tool | Runs | Median | Min – max | CPU (user+sys) | Frames/s | Peak RSS | " +
+      "Ratio | Counts |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  );
+  for (const r of report.offline) {
+    const ratio = r.label === "pulso"
+      ? "1"
+      : r.label === "C loop"
+      ? `pulso / C loop = **${s(pulso.median / r.median, 2)}**`
+      : `${cell(r.label)} / pulso = **${s(r.median / pulso.median, 1)}**`;
+    lines.push(
+      `| ${cell(r.name)} | ${r.runs} | ${s(r.median)} s | ${s(r.min)} – ${s(r.max)} s | ` +
+        `${s(r.cpu, 2)} s | ${thousands(r.framesPerSecond)} | ${mib(r.maxRssKiB)} | ${ratio} | ` +
+        `${r.agrees ? `agree (${thousands(r.events)})` : "**DISAGREE**"} |`,
+    );
+  }
+  const c = find(report, "C loop");
+  const rounds = pulso.walls.map((w, i) => w / c.walls[i]).filter(Number.isFinite);
+  if (rounds.length > 1) {
+    lines.push(
+      "",
+      `pulso / C loop round by round (the two run one after the other): median ` +
+        `${s(median(rounds), 2)}, from ${s(Math.min(...rounds), 2)} to ` +
+        `${s(Math.max(...rounds), 2)}. This machine is a virtual one with 2 cores, whose speed ` +
+        "drifts from one minute to the next: compare runs of the same round.",
+    );
+  }
+  lines.push(
+    "",
+    "## Live: a SYN flood on `lo`",
+    "",
+  );
+  if (typeof report.live === "string") {
+    lines.push(`Live benchmark ${report.live}.`, "");
+  } else {
+    lines.push(
+      `\`hping3 -S -p ${report.floodPort} --flood 127.0.0.1\` for ${report.floodSeconds} s, ` +
+        "once with pulso capturing (`pulso --no-hash -d lo -f 'tcp dst port " +
+        `${report.floodPort}'\`, stopped with SIGINT 1 s after the flood) and once with ` +
+        "`tcpdump -i lo -n -w /dev/null` and the same filter (pulso's own filter and " +
+        `\`tcp dst port ${report.floodPort}\`). SYNs sent: hping3's count (the kernel's count ` +
+        "of resets answered is given beside it); counted: pulso's digest, tcpdump's \"packets " +
+        "captured\"; dropped: libpcap's figures. CPU time and peak RSS of the capturing process " +
+        "from GNU time, its start included. On `lo` the kernel hands every packet to a capture " +
+        "socket twice, outgoing and incoming; libpcap drops the outgoing copies, for both. pulso " +
+        "asks for a 32 MiB buffer and 1024-byte snapshots, tcpdump keeps its own defaults " +
+        "(2 MiB, 262144 bytes).",
+      "",
+      "| Capturer | SYNs sent (kernel) | SYN/s | Counted | Dropped (kernel + interface) | " +
+        "CPU (user+sys) | CPU per SYN | Peak RSS |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const r of report.live) {
+      lines.push(
+        `| ${r.name} | ${thousands(r.sent)} (${thousands(r.kernelResets)}) | ` +
+          `${thousands(r.floodRate)} | ${thousands(r.counted)} | ${r.dropped} + ${r.ifDropped} | ` +
+          `${s(r.cpu, 2)} s | ${s(r.cpuPerSyn * 1e6, 2)} µs | ${mib(r.maxRssKiB)} |`,
+      );
+    }
+    const p = report.live.find((r) => r.name === "pulso")!;
+    const t = report.live.find((r) => r.name === "tcpdump")!;
+    lines.push("", `CPU time, pulso / tcpdump: **${s(p.cpu / t.cpu, 2)}**.`, "");
+  }
+  lines.push("## Targets", "", "| Target | This run | Met |", "| --- | ---: | :---: |");
+  for (const t of targets(report)) {
+    lines.push(`| ${cell(t.what)} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
+  }
+  lines.push(
+    "",
+    "## Reproduce",
+    "",
+    "```sh",
+    "scripts/bench            # or: deno task bench; full size, writes BENCHMARKS.md and " +
+      "benchmarks.svg",
+    "scripts/bench --tiny     # 20 000 frames, 1 run, 1 s flood; writes to bench-out/tiny/",
+    "scripts/bench --frames N --runs N --flood SECONDS --no-live --out DIR",
+    "```",
+    "",
+    "`scripts/bench` installs what it needs with apt-get (gcc, libpcap-dev, tcpdump, tshark, " +
+      "hping3, gawk, time), builds `scripts/c_loop.c` into `bench-out/`, writes the workload " +
+      "there once, and exits non-zero when the tools disagree. The live part needs root.",
+    "",
+    "pulso's BPF filter (Ethernet):",
+    "",
+    "```",
+    report.filter,
+    "```",
+    "",
+  );
+  return lines.join("\n");
+}
+
+const escape = (text: string) =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** benchmarks.svg: offline times on a log scale, and live CPU per SYN. */
+export function renderSvg(report: Report): string {
+  const width = 820;
+  const left = 150;
+  const barWidth = width - left - 130;
+  const rowHeight = 26;
+  const out: string[] = [];
+  let y = 0;
+  const text = (x: number, yy: number, t: string, extra = "") =>
+    out.push(`<text x="${x}" y="${yy}"${extra}>${escape(t)}</text>`);
+  const colors: Record<string, string> = {
+    "pulso": "#2b7bb9",
+    "C loop": "#7a7a7a",
+    "tcpdump|awk": "#d9822b",
+    "tshark": "#9b59b6",
+    "tcpdump": "#d9822b",
+  };
+
+  y += 28;
+  text(
+    12,
+    y,
+    `Offline: ${report.frames.toLocaleString("en-US")} frames, median wall time (log scale)`,
+    ' font-weight="bold"',
+  );
+  y += 12;
+  const times = report.offline.map((r) => r.median);
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...times))));
+  const hi = Math.max(...times) * 1.6;
+  const scale = (v: number) => (Math.log10(v / lo) / Math.log10(hi / lo)) * barWidth;
+  const top = y;
+  const bottom = top + report.offline.length * rowHeight;
+  // Decade grid lines first, under the bars.
+  for (let d = lo; d <= hi; d *= 10) {
+    const x = (left + scale(d)).toFixed(1);
+    out.push(
+      `<line x1="${x}" y1="${top + 4}" x2="${x}" y2="${bottom + 2}" stroke="#ccc" ` +
+        `stroke-dasharray="3,3"/>`,
+    );
+    text(
+      Number(x),
+      bottom + 16,
+      d >= 1 ? `${d} s` : `${Math.round(d * 1000)} ms`,
+      ' text-anchor="middle" fill="#666"',
+    );
+  }
+  const pulso = report.offline.find((r) => r.label === "pulso")!;
+  const c = report.offline.find((r) => r.label === "C loop")!;
+  for (const r of report.offline) {
+    y += rowHeight;
+    text(left - 8, y - 8, r.label, ' text-anchor="end"');
+    const w = Math.max(2, scale(r.median));
+    out.push(
+      `<rect x="${left}" y="${y - rowHeight + 6}" width="${w.toFixed(1)}" height="${
+        rowHeight - 10
+      }" fill="${colors[r.label] ?? "#555"}"/>`,
+    );
+    const note = r === pulso
+      ? `, ${(pulso.median / c.median).toFixed(2)}× the C loop`
+      : r === c
+      ? ""
+      : `, ${(r.median / pulso.median).toFixed(1)}× pulso`;
+    text(Math.round(left + w + 6), y - 8, `${r.median.toFixed(3)} s${note}`);
+  }
+  y += 24;
+
+  if (typeof report.live !== "string") {
+    y += 28;
+    text(
+      12,
+      y,
+      `Live: hping3 SYN flood on lo, ${report.floodSeconds} s, CPU time per SYN counted`,
+      ' font-weight="bold"',
+    );
+    y += 12;
+    const max = Math.max(...report.live.map((r) => r.cpuPerSyn)) * 1.8;
+    for (const r of report.live) {
+      y += rowHeight;
+      text(left - 8, y - 8, r.name, ' text-anchor="end"');
+      const w = Math.max(2, (r.cpuPerSyn / max) * barWidth);
+      out.push(
+        `<rect x="${left}" y="${y - rowHeight + 6}" width="${w.toFixed(1)}" height="${
+          rowHeight - 10
+        }" fill="${colors[r.name] ?? "#555"}"/>`,
+      );
+      const drops = r.dropped + r.ifDropped;
+      text(
+        Math.round(left + w + 6),
+        y - 8,
+        `${(r.cpuPerSyn * 1e6).toFixed(2)} µs (${r.cpu.toFixed(2)} s for ` +
+          `${r.counted.toLocaleString("en-US")} SYNs)${drops ? `, ${drops} dropped` : ""}`,
+      );
+    }
+    y += 12;
+  }
+  y += 10;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" ` +
+    `viewBox="0 0 ${width} ${y}" font-family="sans-serif" font-size="13">`,
+    `<rect width="${width}" height="${y}" fill="#fff"/>`,
+    ...out,
+    "</svg>",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,647 @@
+/**
+ * pulso's benchmark suite, run by `scripts/bench` (which installs the tools and builds the C
+ * reference first). Offline, on a generated workload: pulso, a C libpcap loop, tcpdump | awk
+ * and tshark | sort | uniq -c, timed as whole processes, their counts checked against each
+ * other. Live, under an hping3 SYN flood on `lo`: pulso and `tcpdump -w /dev/null` with the same
+ * filter, their CPU time, peak RSS, counts and drops. Then BENCHMARKS.md and benchmarks.svg.
+ *
+ * Usage: deno run -A scripts/bench_run.ts [--tiny] [--frames N] [--runs N] [--flood SECONDS]
+ *        [--no-live] [--out DIR]
+ *
+ * Exits 1 when the tools disagree on the counts (or a tool fails), 2 on a usage error.
+ *
+ * @module
+ */
+import { captureFilter } from "../src/bpf_filter.ts";
+import { LinkType } from "../src/decode.ts";
+import { generate, PORTS } from "./gen_workload.ts";
+import { median, renderMarkdown, renderSvg, type Report } from "./bench_report.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = Deno.execPath();
+const TIME = "/usr/bin/time";
+/** The destination port of the live flood. */
+const FLOOD_PORT = 9999;
+/** Bump when the workload generator changes, so that old files are not reused. */
+const WORKLOAD_VERSION = 1;
+
+interface Options {
+  tiny: boolean;
+  frames: number;
+  runs: number;
+  floodSeconds: number;
+  live: boolean;
+  out: string;
+}
+
+function parseOptions(args: string[]): Options {
+  const tiny = args.includes("--tiny");
+  const options: Options = {
+    tiny,
+    frames: tiny ? 20_000 : 2_000_000,
+    runs: tiny ? 1 : 10,
+    floodSeconds: tiny ? 1 : 10,
+    live: true,
+    out: tiny ? `${ROOT}/bench-out/tiny` : ROOT,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) usage(`${args[i - 1]} needs a value`);
+      return v;
+    };
+    const number = () => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n <= 0) usage(`${args[i - 1]} needs a positive number`);
+      return n;
+    };
+    switch (args[i]) {
+      case "--tiny":
+        break;
+      case "--frames":
+        options.frames = Math.round(number());
+        break;
+      case "--runs":
+        options.runs = Math.round(number());
+        break;
+      case "--flood":
+        options.floodSeconds = number();
+        break;
+      case "--no-live":
+        options.live = false;
+        break;
+      case "--out":
+        options.out = value();
+        break;
+      default:
+        usage(`unknown argument '${args[i]}'`);
+    }
+  }
+  return options;
+}
+
+function usage(message: string): never {
+  console.error(`bench: ${message}`);
+  console.error(
+    "usage: scripts/bench [--tiny] [--frames N] [--runs N] [--flood SECONDS] [--no-live] " +
+      "[--out DIR]",
+  );
+  Deno.exit(2);
+}
+
+function say(message: string): void {
+  console.error(`bench: ${message}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running processes.
+
+interface Run {
+  /** Wall-clock seconds, process start to exit. */
+  wall: number;
+  /** CPU seconds in user and kernel mode (the process and its children). */
+  user: number;
+  sys: number;
+  /** Peak resident set size in KiB. */
+  maxRssKiB: number;
+  stdout: string;
+  stderr: string;
+}
+
+const decoder = new TextDecoder();
+
+/** Runs `command` under GNU time; throws with its stderr when it fails. */
+async function timed(command: string[], env: Record<string, string> = {}): Promise<Run> {
+  const timeFile = await Deno.makeTempFile({ prefix: "pulso-bench-time-" });
+  try {
+    const start = performance.now();
+    const output = await new Deno.Command(TIME, {
+      args: ["-f", "%e %U %S %M", "-o", timeFile, "--", ...command],
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const wall = (performance.now() - start) / 1000;
+    const stdout = decoder.decode(output.stdout);
+    const stderr = decoder.decode(output.stderr);
+    if (!output.success) {
+      throw new Error(`${command.join(" ")} failed (${output.code}):\n${stderr.slice(-2000)}`);
+    }
+    return { wall, ...parseTime(await Deno.readTextFile(timeFile)), stdout, stderr };
+  } finally {
+    await Deno.remove(timeFile).catch(() => {});
+  }
+}
+
+function parseTime(text: string): { user: number; sys: number; maxRssKiB: number } {
+  const last = text.trim().split("\n").at(-1) ?? "";
+  const [, user, sys, rss] = last.split(" ").map(Number);
+  if ([user, sys, rss].some((n) => !Number.isFinite(n))) {
+    throw new Error(`cannot read GNU time's output: '${text}'`);
+  }
+  return { user, sys, maxRssKiB: rss };
+}
+
+async function capture(command: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(command[0], {
+      args: command.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return (decoder.decode(out.stdout) + decoder.decode(out.stderr)).trim();
+  } catch {
+    return "";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counts: every tool's output becomes "source port" -> count.
+
+type Counts = Map<string, number>;
+
+/** pulso's `--no-hash` digest: `SOURCE:TOTAL PORT:COUNT ...`, IPv6 sources in brackets. */
+export function parseDigest(text: string): Counts {
+  const counts: Counts = new Map();
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const [head, ...ports] = line.trim().split(" ");
+    const cut = head.lastIndexOf(":");
+    const source = head.slice(0, cut).replace(/^\[(.*)\]$/, "$1");
+    const total = Number(head.slice(cut + 1));
+    let sum = 0;
+    for (const pair of ports) {
+      const [port, count] = pair.split(":").map(Number);
+      counts.set(`${source} ${port}`, count);
+      sum += count;
+    }
+    if (sum !== total) throw new Error(`digest line '${line}': ports add up to ${sum}`);
+  }
+  return counts;
+}
+
+/** Lines of `SOURCE PORT COUNT` (the C loop, tcpdump | awk) or `COUNT SOURCE PORT` (uniq -c). */
+export function parseTriples(text: string, countFirst: boolean): Counts {
+  const counts: Counts = new Map();
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length !== 3) continue;
+    const [source, port, count] = countFirst ? [fields[1], fields[2], fields[0]] : fields;
+    const key = `${source} ${Number(port)}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(count));
+  }
+  return counts;
+}
+
+function total(counts: Counts): number {
+  let n = 0;
+  for (const c of counts.values()) n += c;
+  return n;
+}
+
+/** Differences between two count tables, at most `limit` of them, for the report. */
+export function differences(expected: Counts, actual: Counts, limit = 5): string[] {
+  const out: string[] = [];
+  for (const [key, count] of expected) {
+    if (actual.get(key) !== count) out.push(`${key}: ${count} vs ${actual.get(key) ?? "none"}`);
+  }
+  for (const [key, count] of actual) {
+    if (!expected.has(key)) out.push(`${key}: none vs ${count}`);
+  }
+  return out.slice(0, limit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline.
+
+/** The aggregation of tcpdump's text: field 3 is SRC.SPORT, 5 DST.DPORT:, 7 the flags. */
+const AWK_PROGRAM = `$6 == "Flags" && $7 ~ /S/ && $7 !~ /\\./ {
+  src = $3; sub(/\\.[0-9]+$/, "", src)
+  dport = $5; sub(/:$/, "", dport); sub(/^.*\\./, "", dport)
+  n[src " " dport]++
+}
+END { for (k in n) print k, n[k] }`;
+
+const TSHARK_FILTER = "tcp.flags.syn == 1 && tcp.flags.ack == 0";
+
+interface Tool {
+  name: string;
+  /** Short label for the chart. */
+  label: string;
+  command: (file: string, filter: string) => string[];
+  counts: (run: Run) => Counts;
+  /** Repetitions relative to the others: the slow tools run fewer times. */
+  runs: (runs: number) => number;
+}
+
+const PULSO_FLAGS = [
+  "run",
+  "--quiet",
+  "--no-prompt",
+  "--allow-ffi",
+  "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
+  `${ROOT}/src/main.ts`,
+];
+
+function tools(cLoop: string): Tool[] {
+  return [
+    {
+      name: "pulso --read",
+      label: "pulso",
+      command: (file) => [DENO, ...PULSO_FLAGS, "--no-hash", "--read", file],
+      counts: (run) => parseDigest(run.stdout),
+      runs: (n) => n,
+    },
+    {
+      name: "C libpcap loop",
+      label: "C loop",
+      command: (file, filter) => [cLoop, file, filter],
+      counts: (run) => {
+        const counts = parseTriples(run.stdout, false);
+        const events = Number(/events (\d+)/.exec(run.stderr)?.[1]);
+        if (events !== total(counts)) throw new Error(`C loop: ${events} events, table differs`);
+        return counts;
+      },
+      runs: (n) => n,
+    },
+    {
+      name: "tcpdump | awk",
+      label: "tcpdump|awk",
+      command: (file, filter) => [
+        "bash",
+        "-c",
+        'set -o pipefail; tcpdump -nn -r "$1" "$2" 2>/dev/null | awk "$3"',
+        "bash",
+        file,
+        filter,
+        AWK_PROGRAM,
+      ],
+      counts: (run) => parseTriples(run.stdout, false),
+      runs: (n) => Math.min(n, 5),
+    },
+    {
+      name: "tshark | sort | uniq -c",
+      label: "tshark",
+      command: (file) => [
+        "bash",
+        "-c",
+        'set -o pipefail; tshark -n -r "$1" -Y "$2" -T fields -e ip.src -e ipv6.src ' +
+        "-e tcp.dstport 2>/dev/null | sort | uniq -c",
+        "bash",
+        file,
+        TSHARK_FILTER,
+      ],
+      counts: (run) => parseTriples(run.stdout, true),
+      runs: (n) => Math.min(n, 3),
+    },
+  ];
+}
+
+export interface OfflineResult {
+  name: string;
+  label: string;
+  runs: number;
+  /** Wall seconds of each run, in order (round by round), then median, min, max. */
+  walls: number[];
+  median: number;
+  min: number;
+  max: number;
+  /** Median CPU seconds (user + sys). */
+  cpu: number;
+  maxRssKiB: number;
+  /** Frames per second of the median run. */
+  framesPerSecond: number;
+  events: number;
+  agrees: boolean;
+  disagreement: string[];
+}
+
+async function offline(options: Options, workload: string, cLoop: string) {
+  const filter = captureFilter(LinkType.EN10MB);
+  const list = tools(cLoop);
+  // Warm the page cache: every tool reads the file from memory.
+  await new Deno.Command("cat", { args: [workload], stdout: "null" }).output();
+  const runs = new Map<Tool, Run[]>(list.map((t) => [t, []]));
+  const counts = new Map<Tool, Counts>();
+  const problems = new Map<Tool, string[]>();
+  // Rounds of one run per tool, so that a slow spell of the machine hits all tools alike.
+  for (let round = 0; round < options.runs; round++) {
+    for (const tool of list) {
+      if (round >= tool.runs(options.runs)) continue;
+      const run = await timed(tool.command(workload, filter));
+      runs.get(tool)!.push(run);
+      const c = tool.counts(run);
+      const first = counts.get(tool);
+      if (!first) counts.set(tool, c);
+      else if (differences(first, c).length > 0) {
+        problems.set(tool, [`run ${round + 1} differs from run 1`, ...differences(first, c)]);
+      }
+      say(`${tool.name}: run ${round + 1}, ${run.wall.toFixed(3)} s`);
+    }
+  }
+  const reference = counts.get(list[0])!;
+  const results: OfflineResult[] = list.map((tool) => {
+    const r = runs.get(tool)!;
+    const walls = r.map((x) => x.wall);
+    const c = counts.get(tool)!;
+    const disagreement = tool === list[0]
+      ? problems.get(tool) ?? []
+      : [...(problems.get(tool) ?? []), ...differences(reference, c)];
+    return {
+      name: tool.name,
+      label: tool.label,
+      runs: r.length,
+      walls,
+      median: median(walls),
+      min: Math.min(...walls),
+      max: Math.max(...walls),
+      cpu: median(r.map((x) => x.user + x.sys)),
+      maxRssKiB: Math.max(...r.map((x) => x.maxRssKiB)),
+      framesPerSecond: options.frames / median(walls),
+      events: total(c),
+      agrees: disagreement.length === 0,
+      disagreement,
+    };
+  });
+  return { filter, results, pairs: reference.size };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live.
+
+export interface LiveResult {
+  name: string;
+  /** SYNs hping3 sent, and the kernel's count of resets it answered with. */
+  sent: number;
+  kernelResets: number;
+  /** SYNs the capturing process counted. */
+  counted: number;
+  /** libpcap's figures. */
+  received: number;
+  dropped: number;
+  ifDropped: number;
+  /** CPU seconds of the capturing process (user + sys). */
+  cpu: number;
+  cpuPerSyn: number;
+  maxRssKiB: number;
+  floodRate: number;
+}
+
+function tcpOutRsts(): number {
+  const lines = Deno.readTextFileSync("/proc/net/snmp").split("\n").filter((l) =>
+    l.startsWith("Tcp:")
+  );
+  const names = lines[0].split(/\s+/);
+  const values = lines[1].split(/\s+/);
+  return Number(values[names.indexOf("OutRsts")]);
+}
+
+async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  pattern: RegExp,
+  sink: { text: string },
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(sink.text)) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const chunk = await Promise.race([
+      reader.read(),
+      new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), left)),
+    ]);
+    clearTimeout(timer);
+    if (chunk === null) return false;
+    if (chunk.done) return pattern.test(sink.text);
+    sink.text += decoder.decode(chunk.value);
+  }
+  return true;
+}
+
+/** The pid of the only child of `pid` (the program that GNU time runs). */
+function childOf(pid: number): number {
+  const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+  const child = Number(text.split(/\s+/)[0]);
+  if (!child) throw new Error(`no child process under ${pid}`);
+  return child;
+}
+
+async function liveRun(
+  name: string,
+  command: string[],
+  ready: RegExp,
+  env: Record<string, string>,
+  seconds: number,
+): Promise<LiveResult & { stdout: string; stderr: string }> {
+  const timeFile = await Deno.makeTempFile({ prefix: "pulso-bench-time-" });
+  const child = new Deno.Command(TIME, {
+    args: ["-f", "%e %U %S %M", "-o", timeFile, "--", ...command],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdoutText = new Response(child.stdout).text();
+  const errReader = child.stderr.getReader();
+  const err = { text: "" };
+  try {
+    if (!await readUntil(errReader, ready, err, 15_000)) {
+      throw new Error(`${name} did not start capturing:\n${err.text}`);
+    }
+    const capturer = childOf(child.pid);
+    const resetsBefore = tcpOutRsts();
+    const flood = await new Deno.Command("timeout", {
+      args: ["-s", "INT", String(seconds), "hping3", "-S", "-p", String(FLOOD_PORT), "--flood"]
+        .concat(["127.0.0.1"]),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const floodText = decoder.decode(flood.stdout) + decoder.decode(flood.stderr);
+    const sent = Number(/(\d+) packets transmitted/.exec(floodText)?.[1]);
+    if (!Number.isFinite(sent)) throw new Error(`hping3 said:\n${floodText}`);
+    const kernelResets = tcpOutRsts() - resetsBefore;
+    // Let the capturer drain what is buffered, then stop it as a user would.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    Deno.kill(capturer, "SIGINT");
+    // Read the rest of stderr while waiting for the exit.
+    const rest = (async () => {
+      for (;;) {
+        const { done, value } = await errReader.read();
+        if (done) break;
+        err.text += decoder.decode(value);
+      }
+    })();
+    const status = await child.status;
+    await rest;
+    const stdout = await stdoutText;
+    const t = parseTime(await Deno.readTextFile(timeFile));
+    // pulso: "N packets received by filter, D dropped by kernel, I dropped by interface";
+    // tcpdump: one "N packets ..." line each, "dropped by interface" only when not zero.
+    const stats = (label: string, missing = NaN) =>
+      Number(new RegExp(`(\\d+) (?:packets? )?${label}`).exec(err.text)?.[1] ?? missing);
+    let counted: number;
+    if (name === "pulso") {
+      counted = parseDigest(stdout).get(`127.0.0.1 ${FLOOD_PORT}`) ?? 0;
+    } else {
+      counted = stats("captured");
+    }
+    if (!status.success && !(name === "tcpdump" && Number.isFinite(counted))) {
+      throw new Error(`${name} failed (${status.code}):\n${err.text}`);
+    }
+    const cpu = t.user + t.sys;
+    return {
+      name,
+      sent,
+      kernelResets,
+      counted,
+      received: stats("received by filter"),
+      dropped: stats("dropped by kernel"),
+      ifDropped: stats("dropped by interface", name === "tcpdump" ? 0 : NaN),
+      cpu,
+      cpuPerSyn: cpu / Math.max(1, counted),
+      maxRssKiB: t.maxRssKiB,
+      floodRate: sent / seconds,
+      stdout,
+      stderr: err.text,
+    };
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await child.status.catch(() => {});
+    await Deno.remove(timeFile).catch(() => {});
+  }
+}
+
+async function live(options: Options): Promise<LiveResult[] | string> {
+  if (Deno.uid() !== 0) return "skipped: capturing on lo and flooding need root";
+  const hping = await capture(["hping3", "--version"]);
+  if (!hping.includes("hping")) return "skipped: hping3 is not installed";
+  const filter = captureFilter(LinkType.EN10MB, `tcp dst port ${FLOOD_PORT}`);
+  const results: LiveResult[] = [];
+  for (const name of ["pulso", "tcpdump"]) {
+    const run = name === "pulso"
+      ? await liveRun(
+        name,
+        [DENO, ...PULSO_FLAGS, "--no-hash", "-d", "lo", "-f", `tcp dst port ${FLOOD_PORT}`],
+        /Capturing on device/,
+        { PULSO_LOG: "info" },
+        options.floodSeconds,
+      )
+      : await liveRun(
+        name,
+        ["tcpdump", "-i", "lo", "-n", "-w", "/dev/null", filter],
+        /listening on/,
+        {},
+        options.floodSeconds,
+      );
+    const { stdout: _o, stderr: _e, ...result } = run;
+    say(
+      `live ${name}: ${result.sent} sent, ${result.counted} counted, ${result.dropped} dropped, ` +
+        `${(result.cpu * 1e6 / Math.max(1, result.counted)).toFixed(3)} µs CPU per SYN`,
+    );
+    results.push(result);
+  }
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine and versions.
+
+async function machine(): Promise<Record<string, string>> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const first = (text: string) => text.split("\n")[0].trim();
+  const awk = await capture(["awk", "-W", "version"]);
+  return {
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? "unknown",
+    cores: String(navigator.hardwareConcurrency),
+    memory: `${Math.round(Number(/MemTotal:\s*(\d+)/.exec(meminfo)?.[1] ?? 0) / 1048576)} GiB`,
+    kernel: first(await capture(["uname", "-sr"])),
+    deno: `Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    libpcap: /libpcap version [^\n]*/.exec(await capture(["tcpdump", "--version"]))?.[0] ?? "",
+    tcpdump: first(await capture(["tcpdump", "--version"])),
+    tshark: first(await capture(["tshark", "--version"])),
+    hping3: first(await capture(["hping3", "--version"])),
+    awk: first(awk.includes("illegal") ? await capture(["awk", "--version"]) : awk),
+    gcc: first(await capture(["gcc", "--version"])),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const options = parseOptions(Deno.args);
+  const work = `${ROOT}/bench-out`;
+  await Deno.mkdir(options.out, { recursive: true });
+  const cLoop = `${work}/c_loop`;
+  const workload = `${work}/workload-v${WORKLOAD_VERSION}-${options.frames}.pcap`;
+  try {
+    await Deno.stat(workload);
+    say(`reusing ${workload}`);
+  } catch {
+    say(`writing ${options.frames} frames to ${workload}`);
+    generate(`${workload}.part`, options.frames, 5000);
+    await Deno.rename(`${workload}.part`, workload);
+  }
+  const started = new Date();
+  const off = await offline(options, workload, cLoop);
+  const liveResults = options.live ? await live(options) : "skipped (--no-live)";
+  const report: Report = {
+    date: started.toISOString(),
+    tiny: options.tiny,
+    frames: options.frames,
+    fileBytes: (await Deno.stat(workload)).size,
+    sources: 5000,
+    ports: [...PORTS],
+    runs: options.runs,
+    floodSeconds: options.floodSeconds,
+    floodPort: FLOOD_PORT,
+    machine: await machine(),
+    filter: off.filter,
+    pairs: off.pairs,
+    offline: off.results,
+    live: liveResults,
+    command: `scripts/bench${options.tiny ? " --tiny" : ""}`,
+  };
+  // The raw figures stay out of the repository (bench-out/ is ignored).
+  const jsonDir = options.out === ROOT ? work : options.out;
+  await Deno.writeTextFile(`${jsonDir}/benchmarks.json`, JSON.stringify(report, null, 2));
+  await Deno.writeTextFile(`${options.out}/BENCHMARKS.md`, renderMarkdown(report));
+  await Deno.writeTextFile(`${options.out}/benchmarks.svg`, renderSvg(report));
+  if (options.out === ROOT) {
+    // As `deno fmt --check` (scripts/test) wants them.
+    await new Deno.Command(DENO, {
+      args: ["fmt", "--quiet", "BENCHMARKS.md", "benchmarks.svg"],
+      cwd: ROOT,
+    }).output();
+  }
+  say(`wrote ${options.out}/BENCHMARKS.md and benchmarks.svg`);
+  let ok = true;
+  for (const r of off.results) {
+    if (!r.agrees) {
+      ok = false;
+      say(`DISAGREEMENT: ${r.name} vs pulso: ${r.disagreement.join("; ")}`);
+    }
+  }
+  if (typeof liveResults !== "string") {
+    const p = liveResults.find((r) => r.name === "pulso")!;
+    if (!(p.counted > 0)) {
+      ok = false;
+      say("DISAGREEMENT: pulso counted no SYN of the live flood");
+    }
+  } else {
+    say(`live benchmark ${liveResults}`);
+  }
+  console.log(renderMarkdown(report).split("\n## Reproduce")[0]);
+  if (!ok) say("FAILED: the tools disagree");
+  return ok ? 0 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main());
