@@ -5,7 +5,7 @@
  * other. Live, under an hping3 SYN flood on `lo`: pulso and `tcpdump -w /dev/null` with the same
  * filter, their CPU time, peak RSS, counts and drops. Then BENCHMARKS.md and benchmarks.svg.
  *
- * Usage: deno run -A scripts/bench_run.ts [--tiny] [--frames N] [--runs N] [--flood SECONDS]
+ * Usage: scripts/bench [--tiny] [--frames N] [--runs N] [--flood SECONDS]
  *        [--no-live] [--out DIR]
  *
  * Exits 1 when the tools disagree on the counts (or a tool fails), 2 on a usage error.
