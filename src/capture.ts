@@ -225,7 +225,7 @@ export class CaptureSession {
       if (reason === "stopped") {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
         // over only when its timeout expires: wait for it, so that nothing seen is lost.
-        await new Promise((resolve) => setTimeout(resolve, FINAL_DRAIN_MS));
+        await sleep(FINAL_DRAIN_MS);
         while (this.#drain(limit, Infinity) === DRAINED_MORE);
         if (this.#counter.total >= limit) reason = "connection-limit";
       }
