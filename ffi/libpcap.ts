@@ -562,7 +562,7 @@ export class Pcap {
     if (this.#handle) this.#lib.pcap_close(this.#handle);
     this.#handle = null;
     // The stream's buffer may go only now that C is done with it.
-    this.#readBuffer = undefined;
+    if (this.#readBuffer) this.#readBuffer = undefined;
   }
 
   /** Same as {@link close}, for `using`. */
