@@ -256,10 +256,15 @@ export interface LiveOptions {
   immediate: boolean;
 }
 
-/** Default live options: headers only, a large buffer against floods, batched delivery. */
+/**
+ * Default live options: headers only, batched delivery, and an 8 MiB buffer: about 50 000 packets
+ * of some 160 bytes each in the ring, a third of a second of an 80 000 SYN/s flood on `lo` (where
+ * each packet is seen twice). Under such a flood, 32 MiB cost twice the system time and 20 MiB
+ * more memory for no fewer drops (none either way); 2 MiB dropped packets.
+ */
 export const DEFAULT_LIVE_OPTIONS: LiveOptions = {
   snaplen: 1024,
-  bufferSize: 32 * 1024 * 1024,
+  bufferSize: 8 * 1024 * 1024,
   timeoutMs: 10,
   immediate: false,
 };
