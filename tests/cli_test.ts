@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { CORPUS, have, pulso } from "./_pulso.ts";
+import { CORPUS, have, pulso, PULSO_RUN } from "./_pulso.ts";
 
 /** stderr is one line (plus its newline) with no stack trace. */
 function assertOneLine(stderr: string): void {
@@ -103,10 +103,9 @@ Deno.test({
     const paths = new TextDecoder().decode(libs.stdout).trim().split("\n").filter(Boolean);
     assert.ok(paths.length > 0, "libpcap is installed");
     const hide = paths.map((p) => `mount --bind /dev/null '${p}'`).join(" && ");
-    const argv = [Deno.execPath(), "run", "--quiet", "--allow-ffi", "--allow-env", "src/main.ts"];
+    const argv = [Deno.execPath(), ...PULSO_RUN];
     const out = await new Deno.Command("unshare", {
       args: ["--mount", "sh", "-c", `${hide} && exec "$@"`, "sh", ...argv, "-d", "lo"],
-      cwd: new URL("../", import.meta.url).pathname,
       env: { PULSO_SECRET: "test", LIBPCAP_PATH: "/nonexistent/libpcap.so" },
       stdout: "piped",
       stderr: "piped",
@@ -134,10 +133,8 @@ Deno.test("--list-devices lists lo and any, one a line", async () => {
 Deno.test("a closed stdout ends pulso quietly", async () => {
   const file = `${CORPUS}lab/pc2_eth.pcap`;
   const script = `"$@" | head -1; echo "status=\${PIPESTATUS[0]}" >&2`;
-  const { args } = { args: [Deno.execPath(), "run", "--quiet", "--allow-ffi", "--allow-env"] };
   const out = await new Deno.Command("bash", {
-    args: ["-c", script, "bash", ...args, "src/main.ts", "--no-hash", "-r", file],
-    cwd: new URL("../", import.meta.url).pathname,
+    args: ["-c", script, "bash", Deno.execPath(), ...PULSO_RUN, "--no-hash", "-r", file],
     stdout: "piped",
     stderr: "piped",
   }).output();
