@@ -44,7 +44,7 @@ export const SYMBOLS = {
   /** void pcap_freecode(struct bpf_program *fp) */
   pcap_freecode: { parameters: ["buffer"], result: "void" },
   /** int pcap_next_ex(pcap_t *p, struct pcap_pkthdr **pkt_header, const u_char **pkt_data) */
-  pcap_next_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  pcap_next_ex: { parameters: ["pointer", "pointer", "pointer"], result: "i32" },
   /** int pcap_datalink(pcap_t *p) */
   pcap_datalink: { parameters: ["pointer"], result: "i32" },
   /** const char *pcap_datalink_val_to_name(int dlt) */
@@ -374,10 +374,15 @@ class ForeignBytes {
 export class Pcap {
   #handle: Deno.PointerObject | null;
   readonly #lib: Libpcap;
-  readonly #headerOut = new BigUint64Array(1);
-  readonly #dataOut = new BigUint64Array(1);
-  readonly #headerWords = new Uint32Array(this.#headerOut.buffer);
-  readonly #dataWords = new Uint32Array(this.#dataOut.buffer);
+  /**
+   * `pcap_next_ex`'s two out-parameters (header, then data pointer), in a buffer whose address
+   * is taken once: a pointer argument costs about 20 ns less per call than a buffer one.
+   */
+  readonly #out = new ArrayBuffer(16);
+  readonly #outPointers = new BigUint64Array(this.#out);
+  readonly #outWords = new Uint32Array(this.#out);
+  readonly #headerOut = Deno.UnsafePointer.of(this.#out);
+  readonly #dataOut = Deno.UnsafePointer.offset(this.#headerOut!, 8);
   // struct pcap_pkthdr { struct timeval ts; bpf_u_int32 caplen; bpf_u_int32 len; } (LP64)
   readonly #headerBytes = new ForeignBytes(HEADER_SIZE);
   #header: Uint8Array = new Uint8Array(HEADER_SIZE);
@@ -509,8 +514,8 @@ export class Pcap {
   /** Whether the current frame passes the filter given to {@link prepareFilter}. */
   matches(): boolean {
     if (!this.#program) return true;
-    const header = Deno.UnsafePointer.create(this.#headerOut[0]);
-    const data = Deno.UnsafePointer.create(this.#dataOut[0]);
+    const header = Deno.UnsafePointer.create(this.#outPointers[0]);
+    const data = Deno.UnsafePointer.create(this.#outPointers[1]);
     return this.#lib.pcap_offline_filter(this.#program, header, data) !== 0;
   }
 
@@ -536,12 +541,11 @@ export class Pcap {
   next(): number {
     const status = this.#lib.pcap_next_ex(this.#live(), this.#headerOut, this.#dataOut);
     if (status === 1) {
-      const h = this.#headerWords;
-      const header = this.#header = this.#headerBytes.read(h[0], h[1], HEADER_SIZE);
+      const o = this.#outWords;
+      const header = this.#header = this.#headerBytes.read(o[0], o[1], HEADER_SIZE);
       let length = word(header, 16);
       if (length > MAX_COPY) length = MAX_COPY;
-      const d = this.#dataWords;
-      this.#frame = this.#frameBytes.read(d[0], d[1], length);
+      this.#frame = this.#frameBytes.read(o[2], o[3], length);
       return NextResult.PACKET;
     }
     if (status === 0 || status === NextResult.END) return status;

@@ -5,8 +5,8 @@
  * runs as a `nonblocking` FFI call on a helper thread, and each wake-up drains what libpcap has
  * in a synchronous loop (at most {@link BATCH} packets before the event loop runs again). So
  * signals, timers and an HTTP endpoint keep working when no packet arrives and under floods.
- * While packets keep coming, a timer ({@link BUSY_WAIT_MS}) replaces `poll(2)` between drains:
- * the hop to the helper thread and back cost more CPU than the packets themselves.
+ * While packets keep coming, a plain wait ({@link BUSY_WAIT_MS}) replaces `poll(2)` between
+ * drains: waking up for every block the kernel hands over cost more CPU than the packets.
  *
  * @module
  */
@@ -27,15 +27,19 @@ export const BATCH = 8192;
 /** Longest wait in `poll(2)` before looking again, in milliseconds. */
 const POLL_MS = 500;
 /**
- * The wait after a drain that found packets, in milliseconds: more will come, and the kernel's
- * buffer holds them meanwhile (it hands them over by blocks, at least every
- * `DEFAULT_LIVE_OPTIONS.timeoutMs`, so a drain may find none for a while: {@link BUSY_WAITS}).
- * Under an 85 000 SYN/s flood on `lo`, this took pulso's CPU time per SYN from about 1.1 µs
- * (a `poll(2)` per block of packets) to 0.6 µs (20 ms: 0.8 µs, 100 ms: no better than 50).
+ * Waits between drains while packets keep coming, in milliseconds: more will come, and the
+ * kernel's buffer holds them meanwhile. Every wait costs CPU (waking a thread costs tens of
+ * microseconds on a virtual machine, and an event-loop turn more), so pulso waits as long as
+ * the buffer allows: {@link BUSY_WAIT_PACKETS} packets' worth at the rate just seen, between
+ * these bounds. The upper bound leaves most of the default 8 MiB buffer free: the kernel hands
+ * it over in 256 KiB blocks, each at least every `DEFAULT_LIVE_OPTIONS.timeoutMs`, so 32
+ * blocks last at least 320 ms.
  */
-export const BUSY_WAIT_MS = 50;
-/** Timer waits in a row without a packet before going back to `poll(2)`. */
-const BUSY_WAITS = 5;
+export const BUSY_WAIT_MS = { min: 5, max: 100 } as const;
+/** Packets to let the kernel's buffer gather between two drains under load. */
+const BUSY_WAIT_PACKETS = 8192;
+/** Waits in a row without a packet before going back to `poll(2)`. */
+const BUSY_WAITS = 3;
 
 /** How long a stopped live capture waits for the kernel to hand over its last packets. */
 export const FINAL_DRAIN_MS = 2 * DEFAULT_LIVE_OPTIONS.timeoutMs;
@@ -208,19 +212,35 @@ export class CaptureSession {
     signal?.addEventListener("abort", wake, { once: true });
     let reason: EndReason = "stopped";
     try {
-      // Timer waits left before going back to poll(2) when no packet comes.
+      // Waits left before going back to poll(2) when no packet comes, and the next wait.
       let busy = 0;
+      let waitMs: number = BUSY_WAIT_MS.max;
+      let since = performance.now();
+      let packets = this.#packets;
       while (!signal?.aborted) {
-        const before = this.#packets;
         const status = this.#drain(limit, Infinity);
         if (status === DRAINED_LIMIT) {
           reason = "connection-limit";
           break;
         }
-        if (this.#packets !== before) busy = BUSY_WAITS;
-        if (status === DRAINED_MORE) await nextTurn();
-        else if (busy-- > 0) await sleep(BUSY_WAIT_MS, signal);
+        if (status === DRAINED_MORE) {
+          await nextTurn();
+          continue;
+        }
+        const now = performance.now();
+        const got = this.#packets - packets;
+        if (got > 0) {
+          busy = BUSY_WAITS;
+          // As long as the rate just seen lets the buffer gather BUSY_WAIT_PACKETS packets.
+          const rate = got / Math.max(now - since, 1);
+          waitMs = Math.round(
+            Math.min(BUSY_WAIT_MS.max, Math.max(BUSY_WAIT_MS.min, BUSY_WAIT_PACKETS / rate)),
+          );
+        }
+        if (busy-- > 0) await waiter.sleep(waitMs);
         else await waiter.wait(POLL_MS);
+        since = now;
+        packets = this.#packets;
       }
       if (reason === "stopped") {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
@@ -324,17 +344,9 @@ const DRAINED_LIMIT = 2;
 const DRAINED_END = 3;
 const DRAINED_DEADLINE = 4;
 
-/** Resolves after `ms` milliseconds, or at once when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
+/** Resolves after `ms` milliseconds. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
