@@ -26,7 +26,15 @@ export {
 } from "./src/capture.ts";
 export { type Command, type CountOptions, HELP, parseCommandLine, UsageError } from "./src/cli.ts";
 export { ConnectionCounter, type CounterEntry } from "./src/counter.ts";
-export { Decoded, decodeFrame, isSupportedLinkType, LinkType, Verdict } from "./src/decode.ts";
+export {
+  Decoded,
+  decodeFrame,
+  decoderFor,
+  type FrameDecoder,
+  isSupportedLinkType,
+  LinkType,
+  Verdict,
+} from "./src/decode.ts";
 export {
   buildDigest,
   clearSource,

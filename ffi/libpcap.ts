@@ -289,8 +289,9 @@ const READ_BUFFER_SIZE = 1 << 16;
 const MAX_COPY = 65536;
 
 /** Deno turns addresses into pointer objects only through BigInt; reading relative to this one
- * fixed base pointer keeps the per-packet path free of BigInt and of new objects. */
-const BASE = Deno.UnsafePointer.create(1n)!;
+ * fixed base pointer keeps the per-packet path free of BigInt and of new objects. Made on first
+ * use: importing this module needs no FFI permission. */
+let base: Deno.PointerObject | undefined;
 const BASE_ADDRESS = 1;
 
 /** The size of `struct pcap_pkthdr` (LP64). */
@@ -335,7 +336,8 @@ class ForeignBytes {
     this.#high = high;
     const bytes = this.#copies[length] ??= new Uint8Array(this.#copy, 0, length);
     if (length > 0) {
-      Deno.UnsafePointerView.copyInto(BASE, bytes, low + high * 0x1_0000_0000 - BASE_ADDRESS);
+      base ??= Deno.UnsafePointer.create(BigInt(BASE_ADDRESS))!;
+      Deno.UnsafePointerView.copyInto(base, bytes, low + high * 0x1_0000_0000 - BASE_ADDRESS);
     }
     return bytes;
   }

@@ -20,7 +20,7 @@ import {
 import { Waiter } from "../ffi/libc.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
-import { Decoded, decodeFrame, isSupportedLinkType, Verdict } from "./decode.ts";
+import { Decoded, decoderFor, type FrameDecoder, isSupportedLinkType, Verdict } from "./decode.ts";
 
 /** Packets handled per turn of the event loop. */
 export const BATCH = 8192;
@@ -105,6 +105,7 @@ export class CaptureSession {
   readonly #linkType: number;
   readonly #live: boolean;
   readonly #decoded = new Decoded();
+  readonly #decode: FrameDecoder;
   /** The filter to install after the first packet of a file was read without one. */
   readonly #deferredFilter: string | undefined;
   #packets = 0;
@@ -121,6 +122,7 @@ export class CaptureSession {
     this.#counter = counter;
     this.#live = live;
     this.#linkType = pcap.linkType;
+    this.#decode = decoderFor(this.#linkType);
     if (!isSupportedLinkType(this.#linkType)) {
       throw new UnsupportedLinkTypeError(this.#linkType, pcap.linkTypeName);
     }
@@ -305,10 +307,10 @@ export class CaptureSession {
   #count(limit: number): boolean {
     this.#packets++;
     const frame = this.#pcap.frame;
-    const verdict = decodeFrame(this.#linkType, frame, frame.length, this.#decoded);
+    const verdict = this.#decode(frame, frame.length, this.#decoded);
     if (verdict === Verdict.EVENT) {
       const d = this.#decoded;
-      this.#counter.add(d.family, d.address, d.port);
+      this.#counter.addWords(d.family, d.words, d.port);
       return this.#counter.total >= limit;
     }
     if (verdict === Verdict.MALFORMED) this.#malformed++;

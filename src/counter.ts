@@ -33,7 +33,8 @@ const INITIAL_CAPACITY = 1024;
  * ```
  */
 export class ConnectionCounter {
-  #keys: Uint32Array;
+  #keys: Int32Array;
+  readonly #scratch = new Int32Array(4);
   #counts: Float64Array;
   #mask: number;
   #size = 0;
@@ -41,7 +42,7 @@ export class ConnectionCounter {
 
   /** An empty counter. */
   constructor() {
-    this.#keys = new Uint32Array(INITIAL_CAPACITY * WORDS);
+    this.#keys = new Int32Array(INITIAL_CAPACITY * WORDS);
     this.#counts = new Float64Array(INITIAL_CAPACITY);
     this.#mask = INITIAL_CAPACITY - 1;
   }
@@ -61,36 +62,36 @@ export class ConnectionCounter {
    * is 4; the rest must then be zero) to `port`.
    */
   add(family: 4 | 6, address: Uint8Array, port: number): void {
-    const w0 = word(address, 0);
-    const w1 = word(address, 4);
-    const w2 = word(address, 8);
-    const w3 = word(address, 12);
-    const w4 = ((family << 16) | port) >>> 0;
+    const words = this.#scratch;
+    for (let i = 0; i < 4; i++) words[i] = word(address, 4 * i);
+    this.addWords(family, words, port);
+  }
+
+  /**
+   * Counts one event from the address given as four 32-bit words, each read most significant
+   * byte first (IPv4: word 0, the others zero), to `port`: what {@link Decoded.words} holds.
+   * The hot path: no allocation.
+   */
+  addWords(family: 4 | 6, words: Int32Array, port: number): void {
+    const w0 = words[0];
+    const w1 = words[1];
+    const w2 = words[2];
+    const w3 = words[3];
+    const w4 = (family << 16) | port;
+    const slot = mix(w0, w1, w2, w3, w4) & this.#mask;
     const keys = this.#keys;
-    let slot = mix(w0, w1, w2, w3, w4) & this.#mask;
-    for (;;) {
-      const k = slot * WORDS;
-      const tag = keys[k + 4];
-      if (tag === 0) break;
-      if (
-        tag === w4 && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 &&
-        keys[k + 3] === w3
-      ) {
-        this.#counts[slot]++;
-        this.#total++;
-        return;
-      }
-      slot = (slot + 1) & this.#mask;
-    }
     const k = slot * WORDS;
-    keys[k] = w0;
-    keys[k + 1] = w1;
-    keys[k + 2] = w2;
-    keys[k + 3] = w3;
-    keys[k + 4] = w4;
-    this.#counts[slot] = 1;
-    this.#total++;
-    if (++this.#size * 2 > this.#mask) this.#grow();
+    // The pair's home slot holds it most of the time: the rest is kept out of line, so that
+    // this stays small enough to be compiled into the caller.
+    if (
+      keys[k + 4] === w4 && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 &&
+      keys[k + 3] === w3
+    ) {
+      this.#counts[slot]++;
+      this.#total++;
+    } else {
+      this.#probe(slot, w0, w1, w2, w3, w4);
+    }
   }
 
   /** Forgets everything counted. */
@@ -124,11 +125,40 @@ export class ConnectionCounter {
     }
   }
 
+  /** Counts a pair that is not in its home slot `slot`: further along, or new. */
+  #probe(slot: number, w0: number, w1: number, w2: number, w3: number, w4: number): void {
+    const keys = this.#keys;
+    const mask = this.#mask;
+    for (;;) {
+      const k = slot * WORDS;
+      const tag = keys[k + 4];
+      if (tag === 0) break;
+      if (
+        tag === w4 && keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 &&
+        keys[k + 3] === w3
+      ) {
+        this.#counts[slot]++;
+        this.#total++;
+        return;
+      }
+      slot = (slot + 1) & mask;
+    }
+    const k = slot * WORDS;
+    keys[k] = w0;
+    keys[k + 1] = w1;
+    keys[k + 2] = w2;
+    keys[k + 3] = w3;
+    keys[k + 4] = w4;
+    this.#counts[slot] = 1;
+    this.#total++;
+    if (++this.#size * 2 > mask) this.#grow();
+  }
+
   #grow(): void {
     const oldKeys = this.#keys;
     const oldCounts = this.#counts;
     const capacity = (this.#mask + 1) * 2;
-    const keys = new Uint32Array(capacity * WORDS);
+    const keys = new Int32Array(capacity * WORDS);
     const counts = new Float64Array(capacity);
     const mask = capacity - 1;
     for (let old = 0; old < oldCounts.length; old++) {
@@ -148,7 +178,7 @@ export class ConnectionCounter {
 }
 
 function word(b: Uint8Array, at: number): number {
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+  return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
 }
 
 function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number {
@@ -157,5 +187,5 @@ function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number
   h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w4, 0x85ebca6b);
-  return (h ^ (h >>> 15)) >>> 0;
+  return h ^ (h >>> 15);
 }

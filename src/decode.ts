@@ -68,10 +68,23 @@ export type Verdict = typeof Verdict[keyof typeof Verdict];
 export class Decoded {
   /** 4 for IPv4, 6 for IPv6. */
   family: 4 | 6 = 4;
-  /** Source address in network order: bytes 0-3 for IPv4, 0-15 for IPv6 (the rest zero). */
-  readonly address: Uint8Array = new Uint8Array(16);
+  /**
+   * Source address as four 32-bit words, each read most significant byte first (so an IPv4
+   * address is word 0, and words 1-3 are zero). What the counter keys on.
+   */
+  readonly words: Int32Array = new Int32Array(4);
   /** TCP destination port. */
   port = 0;
+
+  /**
+   * Source address in network order: bytes 0-3 for IPv4, 0-15 for IPv6 (the rest zero). A new
+   * array at each call, made from {@link words}.
+   */
+  get address(): Uint8Array {
+    const bytes = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) bytes[i] = this.words[i >> 2] >>> (24 - 8 * (i & 3));
+    return bytes;
+  }
 }
 
 const ETHERTYPE_IPV4 = 0x0800;
@@ -91,6 +104,9 @@ const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
 const TCP_MIN_HEADER = 20;
 
+/** A decoder of the frames of one link type: see {@link decoderFor}. */
+export type FrameDecoder = (frame: Uint8Array, length: number, out: Decoded) => Verdict;
+
 /**
  * Decodes one frame of link type `linkType` whose first `length` bytes are in `frame`, and
  * says whether it is a new connection event. Never throws, whatever the bytes.
@@ -107,41 +123,103 @@ export function decodeFrame(
   length: number,
   out: Decoded,
 ): Verdict {
-  if (length > frame.length) length = frame.length;
+  return decoderFor(linkType)(frame, length, out);
+}
+
+/**
+ * The decoder of one link type, to pick once per capture rather than once per frame: a call
+ * site that always calls the same small decoder is compiled inline. Link types that pulso does
+ * not decode get a decoder that finds nothing.
+ *
+ * @example
+ * ```ts
+ * const decode = decoderFor(LinkType.EN10MB);
+ * const out = new Decoded();
+ * if (decode(frame, frame.length, out) === Verdict.EVENT) console.log(out.port);
+ * ```
+ */
+export function decoderFor(linkType: number): FrameDecoder {
   switch (linkType) {
     case LinkType.EN10MB:
-      if (length < 14) return Verdict.MALFORMED;
-      return decodeEthertype(frame, length, (frame[12] << 8) | frame[13], 14, out);
+      return decodeEthernet;
     case LinkType.LINUX_SLL:
-      if (length < 16) return Verdict.MALFORMED;
-      return decodeEthertype(frame, length, (frame[14] << 8) | frame[15], 16, out);
+      return decodeCooked;
     case LinkType.LINUX_SLL2:
-      if (length < 20) return Verdict.MALFORMED;
-      return decodeEthertype(frame, length, (frame[0] << 8) | frame[1], 20, out);
+      return decodeCooked2;
     case LinkType.NULL:
     case LinkType.LOOP:
-      return decodeLoopback(frame, length, out);
+      return decodeLoopback;
     case LinkType.RAW:
-      if (length < 1) return Verdict.MALFORMED;
-      switch (frame[0] >> 4) {
-        case 4:
-          return decodeIPv4(frame, length, 0, out);
-        case 6:
-          return decodeIPv6(frame, length, 0, out);
-        default:
-          return Verdict.OTHER;
-      }
+      return decodeRaw;
     case LinkType.IPV4:
-      return decodeIPv4(frame, length, 0, out);
+      return decodeRawIPv4;
     case LinkType.IPV6:
+      return decodeRawIPv6;
+    default:
+      return decodeNothing;
+  }
+}
+
+function decodeEthernet(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
+  if (length < 14) return Verdict.MALFORMED;
+  return decodeEthertype(frame, length, (frame[12] << 8) | frame[13], 14, out);
+}
+
+function decodeCooked(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
+  if (length < 16) return Verdict.MALFORMED;
+  return decodeEthertype(frame, length, (frame[14] << 8) | frame[15], 16, out);
+}
+
+function decodeCooked2(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
+  if (length < 20) return Verdict.MALFORMED;
+  return decodeEthertype(frame, length, (frame[0] << 8) | frame[1], 20, out);
+}
+
+function decodeRaw(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
+  if (length < 1) return Verdict.MALFORMED;
+  switch (frame[0] >> 4) {
+    case 4:
+      return decodeIPv4(frame, length, 0, out);
+    case 6:
       return decodeIPv6(frame, length, 0, out);
     default:
       return Verdict.OTHER;
   }
 }
 
+function decodeRawIPv4(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
+  return decodeIPv4(frame, length, 0, out);
+}
+
+function decodeRawIPv6(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
+  return decodeIPv6(frame, length, 0, out);
+}
+
+function decodeNothing(): Verdict {
+  return Verdict.OTHER;
+}
+
 /** The payload at `at` of ethertype `type`: optional VLAN tags, then the network layer. */
 function decodeEthertype(
+  frame: Uint8Array,
+  length: number,
+  type: number,
+  at: number,
+  out: Decoded,
+): Verdict {
+  if (type === ETHERTYPE_IPV4) return decodeIPv4(frame, length, at, out);
+  if (type === ETHERTYPE_IPV6) return decodeIPv6(frame, length, at, out);
+  return decodeTagged(frame, length, type, at, out);
+}
+
+/** VLAN tags (rare: kept out of the common path so that it stays small enough to inline). */
+function decodeTagged(
   frame: Uint8Array,
   length: number,
   type: number,
@@ -153,23 +231,14 @@ function decodeEthertype(
     type = (frame[at + 2] << 8) | frame[at + 3];
     at += 4;
   }
-  return decodeL3(frame, length, at, type, out);
-}
-
-function decodeL3(
-  frame: Uint8Array,
-  length: number,
-  at: number,
-  ethertype: number,
-  out: Decoded,
-): Verdict {
-  if (ethertype === ETHERTYPE_IPV4) return decodeIPv4(frame, length, at, out);
-  if (ethertype === ETHERTYPE_IPV6) return decodeIPv6(frame, length, at, out);
+  if (type === ETHERTYPE_IPV4) return decodeIPv4(frame, length, at, out);
+  if (type === ETHERTYPE_IPV6) return decodeIPv6(frame, length, at, out);
   return Verdict.OTHER;
 }
 
 /** BSD loopback: a 4-byte address family, in host order (NULL) or network order (LOOP). */
 function decodeLoopback(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  if (length > frame.length) length = frame.length;
   if (length < 4) return Verdict.MALFORMED;
   const le = frame[0] | (frame[1] << 8) | (frame[2] << 16) | (frame[3] << 24);
   const be = (frame[0] << 24) | (frame[1] << 16) | (frame[2] << 8) | frame[3];
@@ -199,13 +268,11 @@ function decodeIPv4(frame: Uint8Array, length: number, at: number, out: Decoded)
   const tcp = at + headerLength;
   if (tcp + TCP_MIN_HEADER > end) return Verdict.MALFORMED;
   if (!isConnectionAttempt(frame, tcp)) return Verdict.OTHER;
-  const a = out.address;
-  a[0] = frame[at + 12];
-  a[1] = frame[at + 13];
-  a[2] = frame[at + 14];
-  a[3] = frame[at + 15];
-  // Twelve stores cost less than a call of fill().
-  for (let i = 4; i < 16; i++) a[i] = 0;
+  const w = out.words;
+  w[0] = bigEndian32(frame, at + 12);
+  w[1] = 0;
+  w[2] = 0;
+  w[3] = 0;
   out.family = 4;
   out.port = (frame[tcp + 2] << 8) | frame[tcp + 3];
   return Verdict.EVENT;
@@ -218,38 +285,62 @@ function decodeIPv6(frame: Uint8Array, length: number, at: number, out: Decoded)
   // A payload length of zero announces a jumbogram: the frame's length bounds it instead.
   let end = payloadLength === 0 ? length : at + 40 + payloadLength;
   if (end > length) end = length;
-  let next = frame[at + 6];
+  const next = frame[at + 6];
   let cursor = at + 40;
-  for (;;) {
-    if (next === IPPROTO_TCP) break;
-    if (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_DSTOPTS) {
-      if (cursor + 8 > end) return Verdict.MALFORMED;
-      next = frame[cursor];
-      cursor += (frame[cursor + 1] + 1) << 3;
-    } else if (next === IPPROTO_FRAGMENT) {
-      if (cursor + 8 > end) return Verdict.MALFORMED;
-      // Non-first fragments carry no TCP header.
-      if ((((frame[cursor + 2] << 8) | frame[cursor + 3]) & 0xfff8) !== 0) return Verdict.OTHER;
-      next = frame[cursor];
-      cursor += 8;
-    } else if (next === IPPROTO_AH) {
-      if (cursor + 8 > end) return Verdict.MALFORMED;
-      next = frame[cursor];
-      cursor += (frame[cursor + 1] + 2) << 2;
-    } else {
-      return Verdict.OTHER;
-    }
+  if (next !== IPPROTO_TCP) {
+    cursor = skipExtensionHeaders(frame, end, next, cursor);
+    if (cursor < 0) return cursor === NOT_TCP ? Verdict.OTHER : Verdict.MALFORMED;
   }
   const tcp = cursor;
   if (tcp + TCP_MIN_HEADER > end) return Verdict.MALFORMED;
   if (!isConnectionAttempt(frame, tcp)) return Verdict.OTHER;
-  const a = out.address;
-  for (let i = 0; i < 16; i++) a[i] = frame[at + 8 + i];
+  const w = out.words;
+  w[0] = bigEndian32(frame, at + 8);
+  w[1] = bigEndian32(frame, at + 12);
+  w[2] = bigEndian32(frame, at + 16);
+  w[3] = bigEndian32(frame, at + 20);
   out.family = 6;
   out.port = (frame[tcp + 2] << 8) | frame[tcp + 3];
   return Verdict.EVENT;
 }
 
+/** skipExtensionHeaders found no TCP header. */
+const NOT_TCP = -1;
+/** skipExtensionHeaders found the headers cut short. */
+const CUT_SHORT = -2;
+
+/**
+ * Walks the IPv6 extension headers from `cursor`, the first being `next`, up to TCP. Returns
+ * the TCP header's offset, {@link NOT_TCP} or {@link CUT_SHORT}. Kept apart, so that the common
+ * path of plain IPv6 stays small.
+ */
+function skipExtensionHeaders(frame: Uint8Array, end: number, next: number, cursor: number) {
+  for (;;) {
+    if (next === IPPROTO_TCP) return cursor;
+    if (next === IPPROTO_HOPOPTS || next === IPPROTO_ROUTING || next === IPPROTO_DSTOPTS) {
+      if (cursor + 8 > end) return CUT_SHORT;
+      next = frame[cursor];
+      cursor += (frame[cursor + 1] + 1) << 3;
+    } else if (next === IPPROTO_FRAGMENT) {
+      if (cursor + 8 > end) return CUT_SHORT;
+      // Non-first fragments carry no TCP header.
+      if ((((frame[cursor + 2] << 8) | frame[cursor + 3]) & 0xfff8) !== 0) return NOT_TCP;
+      next = frame[cursor];
+      cursor += 8;
+    } else if (next === IPPROTO_AH) {
+      if (cursor + 8 > end) return CUT_SHORT;
+      next = frame[cursor];
+      cursor += (frame[cursor + 1] + 2) << 2;
+    } else {
+      return NOT_TCP;
+    }
+  }
+}
+
 function isConnectionAttempt(frame: Uint8Array, tcp: number): boolean {
   return (frame[tcp + 13] & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+}
+
+function bigEndian32(frame: Uint8Array, at: number): number {
+  return (frame[at] << 24) | (frame[at + 1] << 16) | (frame[at + 2] << 8) | frame[at + 3];
 }

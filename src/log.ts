@@ -2,18 +2,82 @@
  * Logging on stderr through LogTape, at the level named by `PULSO_LOG` (or `RUST_LOG`, for
  * scripts written for the original pulso).
  *
+ * LogTape is loaded on the first message at an enabled level: most runs log nothing at the
+ * default level, and loading it costs about 12 ms of CPU at start. Messages keep their order;
+ * {@link flushLogs} waits for those still on their way.
+ *
  * @module
  */
-import {
-  configureSync,
-  getLogger,
-  type Logger,
-  type LogLevel,
-  type LogRecord,
-} from "@logtape/logtape";
+import type { Logger, LogLevel, LogRecord } from "@logtape/logtape";
 
-/** pulso's logger. */
-export const log: Logger = getLogger(["pulso"]);
+/** The levels, least severe first. */
+const ORDER: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
+
+/** Index in {@link ORDER} of the least severe level written; past the end when off. */
+let threshold = ORDER.indexOf("warning");
+let logger: Logger | undefined;
+let loading: Promise<void> | undefined;
+const pending: [LogLevel, string][] = [];
+
+function emit(level: LogLevel, message: string): void {
+  if (ORDER.indexOf(level) < threshold) return;
+  if (logger) write(logger, level, message);
+  else {
+    pending.push([level, message]);
+    loading ??= load().catch(() => {
+      // LogTape did not load (a broken cache): the messages still go out, in the same form.
+      for (const [level, message] of pending.splice(0)) writeLine(level, message);
+    });
+  }
+}
+
+function write(to: Logger, level: LogLevel, message: string): void {
+  // A template call, so that braces in the message are never taken for placeholders.
+  to[level === "warning" ? "warn" : level]`${message}`;
+}
+
+async function load(): Promise<void> {
+  const { configureSync, getLogger } = await import("@logtape/logtape");
+  const level = threshold < ORDER.length ? ORDER[threshold] : null;
+  configureSync({
+    reset: true,
+    sinks: { stderr: stderrSink },
+    loggers: [
+      { category: ["pulso"], lowestLevel: level ?? "fatal", sinks: level ? ["stderr"] : [] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  const loaded = getLogger(["pulso"]);
+  for (const [level, message] of pending.splice(0)) write(loaded, level, message);
+  logger = loaded;
+}
+
+/**
+ * pulso's logger.
+ *
+ * @example
+ * ```ts
+ * log.info(`Filter: ${filter}`);
+ * await flushLogs();
+ * ```
+ */
+export const log = {
+  /** Logs at level trace. */
+  trace: (message: string): void => emit("trace", message),
+  /** Logs at level debug. */
+  debug: (message: string): void => emit("debug", message),
+  /** Logs at level info. */
+  info: (message: string): void => emit("info", message),
+  /** Logs at level warning. */
+  warn: (message: string): void => emit("warning", message),
+  /** Logs at level error. */
+  error: (message: string): void => emit("error", message),
+} as const;
+
+/** Resolves once every message logged so far is written. */
+export function flushLogs(): Promise<void> {
+  return loading ?? Promise.resolve();
+}
 
 const LEVELS: Record<string, LogLevel | null> = {
   off: null,
@@ -53,9 +117,13 @@ const encoder = new TextEncoder();
 function stderrSink(record: LogRecord): void {
   let message = "";
   for (const part of record.message) message += typeof part === "string" ? part : String(part);
-  const level = record.level === "warning" ? "WARN" : record.level.toUpperCase();
+  writeLine(record.level, message);
+}
+
+function writeLine(level: LogLevel, message: string): void {
+  const name = level === "warning" ? "WARN" : level.toUpperCase();
   try {
-    Deno.stderr.writeSync(encoder.encode(`[${level} pulso] ${message}\n`));
+    Deno.stderr.writeSync(encoder.encode(`[${name} pulso] ${message}\n`));
   } catch {
     // stderr closed: nothing to tell anyone.
   }
@@ -66,12 +134,5 @@ export function setupLogging(env: { get(name: string): string | undefined }): vo
   const raw = env.get("PULSO_LOG") ?? env.get("RUST_LOG");
   const parsed = raw === undefined ? undefined : parseLogLevel(raw);
   const level = parsed === undefined ? "warning" : parsed;
-  configureSync({
-    reset: true,
-    sinks: { stderr: stderrSink },
-    loggers: [
-      { category: ["pulso"], lowestLevel: level ?? "fatal", sinks: level ? ["stderr"] : [] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
+  threshold = level === null ? ORDER.length : ORDER.indexOf(level);
 }

@@ -25,8 +25,7 @@ import {
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
 import { ConnectionCounter } from "./counter.ts";
 import { buildDigest, clearSource, formatDigest, type SourceNamer } from "./digest.ts";
-import { KeyedHasher } from "./keyed_hash.ts";
-import { log, setupLogging } from "./log.ts";
+import { flushLogs, log, setupLogging } from "./log.ts";
 
 /** Exit statuses. */
 export const Exit = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
@@ -97,17 +96,15 @@ function printDevices(): number {
 }
 
 async function count(options: CountOptions): Promise<number> {
-  let name: SourceNamer = clearSource;
+  let secret: string | undefined;
   if (!options.noHash) {
-    const secret = Deno.env.get("PULSO_SECRET");
+    secret = Deno.env.get("PULSO_SECRET");
     if (!secret) {
       return usageError(
         "the environment variable PULSO_SECRET must be set to a non-empty secret " +
           "(or use --no-hash to print addresses in clear)",
       );
     }
-    const hasher = new KeyedHasher(secret);
-    name = (address) => hasher.hash(address);
   }
   setupLogging(Deno.env);
 
@@ -117,7 +114,7 @@ async function count(options: CountOptions): Promise<number> {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   try {
-    return await countUntilStopped(options, name, stop);
+    return await countUntilStopped(options, secret, stop);
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
   }
@@ -125,7 +122,7 @@ async function count(options: CountOptions): Promise<number> {
 
 async function countUntilStopped(
   options: CountOptions,
-  name: SourceNamer,
+  secret: string | undefined,
   stop: AbortController,
 ): Promise<number> {
   const counter = new ConnectionCounter();
@@ -192,12 +189,20 @@ async function countUntilStopped(
     `${summary.packets} packets decoded, ${summary.malformed} malformed, ${counter.total} connections (${summary.reason})`,
   );
 
+  const name = secret === undefined ? clearSource : await hashedSource(secret);
   const digest = formatDigest(buildDigest(counter.entries(), name));
   writeAll(Deno.stdout, digest);
   if (summary.error) {
     return fail(`Damaged capture file '${options.read}': ${summary.error.message}`);
   }
   return Exit.OK;
+}
+
+/** Names sources by their keyed hash; the hashing code is loaded only when a digest needs it. */
+async function hashedSource(secret: string): Promise<SourceNamer> {
+  const { KeyedHasher } = await import("./keyed_hash.ts");
+  const hasher = new KeyedHasher(secret);
+  return (address) => hasher.hash(address);
 }
 
 function explainOpenError(e: PcapError): string {
@@ -233,5 +238,6 @@ if (import.meta.main) {
   } catch (e) {
     status = fail(e instanceof Error ? e.message : String(e));
   }
+  await flushLogs();
   Deno.exit(status);
 }

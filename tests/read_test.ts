@@ -126,3 +126,37 @@ Deno.test("a file in a link type pulso does not decode exits 1 naming the link t
   assert.match(run.stderr, /^error: Unsupported link type 'IEEE802_11_RADIO' \(DLT 127\)/);
   oneLine(run.stderr);
 });
+
+Deno.test("logging: nothing on stderr by default, every message in order at info, none when off", async () => {
+  const quiet = await pulso(["-r", PC2, "--no-hash"], { unset: ["PULSO_LOG", "RUST_LOG"] });
+  assert.equal(quiet.code, 0);
+  assert.equal(quiet.stderr, "");
+  // Braces in a message are text, not LogTape placeholders: a file name with some.
+  const dir = await Deno.makeTempDir({ prefix: "pulso-{file}-" });
+  const braced = `${dir}/{name}.pcap`;
+  await Deno.symlink(PC2, braced);
+  try {
+    const info = await pulso(["-r", braced, "--no-hash", "-f", "tcp or (ip[0] & 0x0f) > 4"], {
+      env: { PULSO_LOG: "info" },
+    });
+    assert.equal(info.code, 0, info.stderr);
+    assert.equal(info.stdout, quiet.stdout);
+    const lines = info.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 3, info.stderr);
+    assert.equal(
+      lines[0].slice(0, lines[0].indexOf(", libpcap")),
+      `[INFO pulso] Capturing on file '${braced}', link type EN10MB`,
+    );
+    assert.match(lines[1], /^\[INFO pulso\] Filter: \(tcp or \(ip\[0\] & 0x0f\) > 4\) and /);
+    assert.match(
+      lines[2],
+      /^\[INFO pulso\] \d+ packets decoded, 0 malformed, \d+ connections \(end-of-file\)$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const rust = await pulso(["-r", PC2, "--no-hash"], { env: { RUST_LOG: "pulso=info" } });
+  assert.equal(rust.stderr.trimEnd().split("\n").length, 3, rust.stderr);
+  const off = await pulso(["-r", PC2, "--no-hash"], { env: { PULSO_LOG: "off" } });
+  assert.equal(off.stderr, "");
+});
