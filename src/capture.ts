@@ -210,6 +210,7 @@ export class CaptureSession {
     const limit = limits.connectionLimit ?? Infinity;
     pcap.setNonBlocking(true);
     using waiter = new Waiter(pcap.selectableFd);
+    using turns = new Turns();
     const wake = () => waiter.wake();
     signal?.addEventListener("abort", wake, { once: true });
     let reason: EndReason = "stopped";
@@ -226,7 +227,7 @@ export class CaptureSession {
           break;
         }
         if (status === DRAINED_MORE) {
-          await nextTurn();
+          await turns.next();
           continue;
         }
         const now = performance.now();
@@ -261,6 +262,7 @@ export class CaptureSession {
     const signal = limits.signal;
     const limit = limits.connectionLimit ?? Infinity;
     let deadline = Infinity;
+    using turns = new Turns();
     try {
       if (limits.timeLimit !== undefined || this.#deferredFilter !== undefined) {
         // Capture time starts at the first packet of the file, filtered or not.
@@ -278,7 +280,7 @@ export class CaptureSession {
         if (status === DRAINED_LIMIT) return this.#summary("connection-limit");
         if (status === DRAINED_DEADLINE) return this.#summary("time-limit");
         if (status === DRAINED_END) return this.#summary("end-of-file");
-        await nextTurn();
+        await turns.next();
       }
     } catch (e) {
       if (e instanceof PcapError) return { ...this.#summary("error"), error: e };
@@ -352,18 +354,35 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Lets the event loop run (signals, timers) before going on. A message posted to oneself comes
- * back on the very next turn (about 40 µs), where `setTimeout(0)` waits a millisecond or more
- * once timers nest: a quarter of the time of reading a file went into such waits.
+ * Lets the event loop run (signals, timers) before going on: {@link Turns.next}. A message posted
+ * to oneself comes back on the very next turn (about 40 µs), where `setTimeout(0)` waits a
+ * millisecond or more once timers nest: a quarter of the time of reading a file went into such
+ * waits. One channel serves a whole capture (making one per turn cost more), and is closed with
+ * it, since an open port keeps the process alive.
  */
-function nextTurn(): Promise<void> {
-  const { port1, port2 } = new MessageChannel();
-  return new Promise((resolve) => {
-    port1.onmessage = () => {
-      port1.close();
-      port2.close();
-      resolve();
+class Turns {
+  readonly #channel = new MessageChannel();
+  #resolve: (() => void) | undefined;
+
+  constructor() {
+    this.#channel.port1.onmessage = () => {
+      const resolve = this.#resolve;
+      this.#resolve = undefined;
+      resolve?.();
     };
-    port2.postMessage(null);
-  });
+  }
+
+  /** Resolves on the next turn of the event loop. */
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#channel.port2.postMessage(null);
+    });
+  }
+
+  /** Closes the channel. */
+  [Symbol.dispose](): void {
+    this.#channel.port1.close();
+    this.#channel.port2.close();
+  }
 }
