@@ -43,7 +43,7 @@ function parseOptions(args: string[]): Options {
     frames: tiny ? 20_000 : 2_000_000,
     runs: tiny ? 1 : 10,
     floodSeconds: tiny ? 1 : 10,
-    rounds: tiny ? 1 : 3,
+    rounds: tiny ? 1 : 5,
     live: true,
     out: tiny ? `${ROOT}/bench-out/tiny` : ROOT,
   };
