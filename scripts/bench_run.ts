@@ -400,13 +400,14 @@ export interface LiveResult {
   floodRate: number;
 }
 
+/** A file of /proc, read through cat: Deno grants reading /proc only with every permission. */
+function readProc(path: string): string {
+  const out = new Deno.Command("cat", { args: [path], stdout: "piped" }).outputSync();
+  return decoder.decode(out.stdout);
+}
+
 function tcpOutRsts(): number {
-  // Through cat, since Deno grants reading /proc/net (that is, /proc/self/net) only with every
-  // permission.
-  const snmp = new Deno.Command("cat", { args: ["/proc/net/snmp"], stdout: "piped" }).outputSync();
-  const lines = new TextDecoder().decode(snmp.stdout).split("\n").filter((l) =>
-    l.startsWith("Tcp:")
-  );
+  const lines = readProc("/proc/net/snmp").split("\n").filter((l) => l.startsWith("Tcp:"));
   const names = lines[0].split(/\s+/);
   const values = lines[1].split(/\s+/);
   return Number(values[names.indexOf("OutRsts")]);
@@ -437,10 +438,8 @@ async function readUntil(
 
 /** CPU seconds (user + sys) that process `pid` has used so far. */
 function processCpu(pid: number): number {
-  // Through cat, as for /proc/net above. Fields 14 and 15 of stat, in clock ticks (100 Hz).
-  const out = new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stdout: "piped" })
-    .outputSync();
-  const text = decoder.decode(out.stdout);
+  // Fields 14 and 15 of stat, in clock ticks (100 Hz).
+  const text = readProc(`/proc/${pid}/stat`);
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
   if (!Number.isFinite(ticks)) throw new Error(`cannot read the CPU time of ${pid}: '${text}'`);
@@ -596,9 +595,8 @@ async function live(options: Options): Promise<LiveResult[] | string> {
 // Machine and versions.
 
 async function machine(): Promise<Record<string, string>> {
-  // Through cat: Deno grants reading /proc only with every permission.
-  const cpuinfo = await capture(["cat", "/proc/cpuinfo"]);
-  const meminfo = await capture(["cat", "/proc/meminfo"]);
+  const cpuinfo = readProc("/proc/cpuinfo");
+  const meminfo = readProc("/proc/meminfo");
   const first = (text: string) => text.split("\n")[0].trim();
   const awk = await capture(["awk", "-W", "version"]);
   return {

@@ -161,21 +161,34 @@ export function decoderFor(linkType: number): FrameDecoder {
 }
 
 function decodeEthernet(frame: Uint8Array, length: number, out: Decoded): Verdict {
-  if (length > frame.length) length = frame.length;
-  if (length < 14) return Verdict.MALFORMED;
-  return decodeEthertype(frame, length, (frame[12] << 8) | frame[13], 14, out);
+  return decodeAfterLinkHeader(frame, length, 14, 12, out);
 }
 
 function decodeCooked(frame: Uint8Array, length: number, out: Decoded): Verdict {
-  if (length > frame.length) length = frame.length;
-  if (length < 16) return Verdict.MALFORMED;
-  return decodeEthertype(frame, length, (frame[14] << 8) | frame[15], 16, out);
+  return decodeAfterLinkHeader(frame, length, 16, 14, out);
 }
 
 function decodeCooked2(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  return decodeAfterLinkHeader(frame, length, 20, 0, out);
+}
+
+/** A link header of `headerLength` bytes whose ethertype is at `typeAt`, then its payload. */
+function decodeAfterLinkHeader(
+  frame: Uint8Array,
+  length: number,
+  headerLength: number,
+  typeAt: number,
+  out: Decoded,
+): Verdict {
   if (length > frame.length) length = frame.length;
-  if (length < 20) return Verdict.MALFORMED;
-  return decodeEthertype(frame, length, (frame[0] << 8) | frame[1], 20, out);
+  if (length < headerLength) return Verdict.MALFORMED;
+  return decodeEthertype(
+    frame,
+    length,
+    (frame[typeAt] << 8) | frame[typeAt + 1],
+    headerLength,
+    out,
+  );
 }
 
 function decodeRaw(frame: Uint8Array, length: number, out: Decoded): Verdict {
@@ -215,7 +228,11 @@ function decodeEthertype(
 ): Verdict {
   if (type === ETHERTYPE_IPV4) return decodeIPv4(frame, length, at, out);
   if (type === ETHERTYPE_IPV6) return decodeIPv6(frame, length, at, out);
-  return decodeTagged(frame, length, type, at, out);
+  return isVlan(type) ? decodeTagged(frame, length, type, at, out) : Verdict.OTHER;
+}
+
+function isVlan(type: number): boolean {
+  return type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD;
 }
 
 /** VLAN tags (rare: kept out of the common path so that it stays small enough to inline). */
@@ -226,14 +243,13 @@ function decodeTagged(
   at: number,
   out: Decoded,
 ): Verdict {
-  while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_OLD) {
+  while (isVlan(type)) {
     if (at + 4 > length) return Verdict.MALFORMED;
     type = (frame[at + 2] << 8) | frame[at + 3];
     at += 4;
   }
-  if (type === ETHERTYPE_IPV4) return decodeIPv4(frame, length, at, out);
-  if (type === ETHERTYPE_IPV6) return decodeIPv6(frame, length, at, out);
-  return Verdict.OTHER;
+  // No tag is left: this does not come back here.
+  return decodeEthertype(frame, length, type, at, out);
 }
 
 /** BSD loopback: a 4-byte address family, in host order (NULL) or network order (LOOP). */
