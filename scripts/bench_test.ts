@@ -1,0 +1,125 @@
+/**
+ * The benchmark's own logic: parsing each tool's output, the pair-by-pair agreement check, and
+ * the targets and live medians written to BENCHMARKS.md.
+ */
+import assert from "node:assert/strict";
+import type { LiveResult, OfflineResult } from "./bench_run.ts";
+import { differences, parseDigest, parseTriples } from "./bench_run.ts";
+import { liveSummary, type Report, targets } from "./bench_report.ts";
+
+Deno.test("bench: every tool's output becomes the same (source port) -> count table", () => {
+  const digest = parseDigest("10.0.0.1:3 80:2 443:1\n[2001:db8::1]:1 22:1\n");
+  assert.deepEqual([...digest], [["10.0.0.1 80", 2], ["10.0.0.1 443", 1], ["2001:db8::1 22", 1]]);
+  assert.throws(() => parseDigest("10.0.0.1:4 80:2 443:1\n"), /add up to 3/);
+  const triples = parseTriples("10.0.0.1 80 2\n10.0.0.1 443 1\n2001:db8::1 22 1\n", false);
+  assert.deepEqual(triples, digest);
+  // uniq -c puts the count first; a source seen on two lines adds up.
+  const uniq = parseTriples(
+    "   1 10.0.0.1 80\n   1 10.0.0.1 80\n 1 10.0.0.1 443\n1 2001:db8::1 22\n",
+    true,
+  );
+  assert.deepEqual(uniq, digest);
+});
+
+Deno.test("bench: the agreement check reports changed, missing and extra pairs", () => {
+  const expected = new Map([["10.0.0.1 80", 2], ["10.0.0.2 80", 1]]);
+  assert.deepEqual(differences(expected, new Map(expected)), []);
+  const actual = new Map([["10.0.0.1 80", 3], ["10.0.0.3 22", 1]]);
+  assert.deepEqual(differences(expected, actual), [
+    "10.0.0.1 80: 2 vs 3",
+    "10.0.0.2 80: 1 vs none",
+    "10.0.0.3 22: none vs 1",
+  ]);
+  assert.equal(differences(expected, new Map(), 1).length, 1);
+});
+
+function offline(label: string, median: number): OfflineResult {
+  return {
+    name: label,
+    label,
+    runs: 1,
+    walls: [median],
+    median,
+    min: median,
+    max: median,
+    cpu: median,
+    maxRssKiB: 1024,
+    framesPerSecond: 1,
+    events: 1,
+    agrees: true,
+    disagreement: [],
+  };
+}
+
+function live(name: string, round: number, cpu: number, sent: number, counted = sent): LiveResult {
+  return {
+    name,
+    round,
+    sent,
+    kernelResets: sent,
+    counted,
+    received: counted,
+    dropped: 0,
+    ifDropped: 0,
+    cpu,
+    cpuPerSyn: cpu / counted,
+    floodCpu: cpu - 0.1,
+    floodCpuPerSyn: (cpu - 0.1) / counted,
+    maxRssKiB: 1024 * (round + 1),
+    floodRate: sent / 10,
+  };
+}
+
+function report(pulso: number, c: number, tcpdumpAwk: number, runs: LiveResult[]): Report {
+  return {
+    date: "2026-11-30T00:00:00.000Z",
+    tiny: false,
+    frames: 1,
+    fileBytes: 1,
+    sources: 1,
+    ports: [80],
+    runs: 1,
+    floodSeconds: 10,
+    rounds: 3,
+    floodPort: 9999,
+    machine: {},
+    filter: "",
+    pairs: 1,
+    offline: [offline("pulso", pulso), offline("C loop", c), offline("tcpdump|awk", tcpdumpAwk)],
+    live: runs,
+    command: "scripts/bench",
+  };
+}
+
+Deno.test("bench: live medians over the rounds, and whether every SYN was counted", () => {
+  const runs = [
+    live("pulso", 0, 0.5, 100),
+    live("pulso", 1, 0.3, 100),
+    live("pulso", 2, 0.4, 100),
+    live("tcpdump", 0, 0.2, 100),
+  ];
+  const p = liveSummary(runs, "pulso");
+  assert.equal(p.runs.length, 3);
+  assert.equal(p.cpu, 0.4);
+  assert.ok(Math.abs(p.floodCpu - 0.3) < 1e-9);
+  assert.equal(p.maxRssKiB, 3 * 1024);
+  assert.equal(p.complete, true);
+  const short = liveSummary([...runs, live("pulso", 3, 0.4, 100, 99)], "pulso");
+  assert.equal(short.complete, false);
+  const dropped = liveSummary([{ ...runs[0], dropped: 1 }], "pulso");
+  assert.equal(dropped.complete, false);
+});
+
+Deno.test("bench: the targets are met or missed on their thresholds", () => {
+  const good = [live("pulso", 0, 0.38, 100), live("tcpdump", 0, 0.2, 100)];
+  const met = targets(report(1.0, 0.55, 12, good));
+  assert.deepEqual(met.map((t) => t.met), [true, true, true, true]);
+  assert.equal(met[0].value, "1.82×");
+  const missed = targets(
+    report(1.2, 0.55, 13, [live("pulso", 0, 0.5, 100, 99), live("tcpdump", 0, 0.2, 100)]),
+  );
+  assert.deepEqual(missed.map((t) => t.met), [false, true, false, false]);
+  assert.equal(missed[3].value, "2.50×");
+  // Without a live run, only the offline targets are judged.
+  assert.equal(targets({ ...report(1, 1, 10, []), live: "skipped (--no-live)" }).length, 2);
+});
