@@ -2,10 +2,11 @@
  * The BPF expression that lets only candidate connection events reach pulso: the kernel (live)
  * or libpcap (files) drops everything else before it costs anything.
  *
- * libpcap's `tcp[…]` only looks at IPv4, and `ip6[…]` only at a TCP header right after the
- * fixed IPv6 header; IPv6 packets with extension headers therefore all pass, and the decoder
- * walks their headers. On Ethernet the same test is repeated behind one and two VLAN tags, and
- * frames with three or more tags all pass.
+ * libpcap's `tcp[…]` only looks at IPv4 with TCP right after the IP header, and `ip6[…]` only
+ * at a TCP header right after the fixed IPv6 header; IPv4 packets with an authentication header
+ * (AH), except non-first fragments, and IPv6 packets with extension headers therefore all
+ * pass, and the decoder walks their headers. On Ethernet the same test is repeated behind
+ * one and two VLAN tags, and frames with three or more tags all pass.
  *
  * @module
  */
@@ -17,7 +18,9 @@ const SYN_V4 = "(tcp[tcpflags] & (tcp-syn|tcp-ack)) == tcp-syn";
 const SYN_V6 = "(ip6[6] == 6 and ip6[53] & 0x12 == 0x02)";
 /** IPv6 whose first next header is not TCP, UDP or ICMPv6: possibly extension headers. */
 const EXT_V6 = "(ip6 and ip6[6] != 6 and ip6[6] != 17 and ip6[6] != 58)";
-const CANDIDATE = `(${SYN_V4} or ${SYN_V6} or ${EXT_V6})`;
+/** IPv4 with an authentication header, not a non-first fragment: possibly TCP behind it. */
+const AH_V4 = "(ip and ip[9] == 51 and ip[6:2] & 0x1fff == 0)";
+const CANDIDATE = `(${SYN_V4} or ${SYN_V6} or ${EXT_V6} or ${AH_V4})`;
 
 /**
  * pulso's own filter for a link type, ANDed with the user's expression when there is one.

@@ -162,13 +162,17 @@ Deno.test("the compile check can fail: a bad expression does not compile", () =>
 const be16 = (n: number) => [n >> 8, n & 0xff];
 const SYN = 0x02, ACK = 0x10;
 
-function tcp(dport: number, flags: number): Uint8Array {
-  return cat(be16(50000), be16(dport), [0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags], be16(65535), [
-    0,
-    0,
-    0,
-    0,
-  ]);
+/** A TCP header; a data offset over 5 brings its NOP options, under 5 none. */
+function tcp(dport: number, flags: number, offset = 5): Uint8Array {
+  const options = new Array(4 * Math.max(0, offset - 5)).fill(1);
+  return cat(
+    be16(50000),
+    be16(dport),
+    [0, 0, 0, 1, 0, 0, 0, 0, offset << 4, flags],
+    be16(65535),
+    [0, 0, 0, 0],
+    options,
+  );
 }
 
 function ipv4(payload: Uint8Array, protocol = 6, options: number[] = [], fragment = 0) {
@@ -226,7 +230,17 @@ const V6_SYN = () => ipv6(6, tcp(443, SYN));
 const V6_EXT = () => ipv6Ext(SYN);
 const V4_SYNACK = () => ipv4(tcp(443, SYN | ACK));
 const V6_SYNACK = () => ipv6(6, tcp(443, SYN | ACK));
-const V4_UDP = () => ipv4(new Uint8Array([0, 53, 0, 53, 0, 8, 0, 0]), 17);
+const UDP = () => new Uint8Array([0, 53, 0, 53, 0, 8, 0, 0]);
+const V4_UDP = () => ipv4(UDP(), 17);
+
+/** An authentication header: payload length `len` means (len + 2) * 4 bytes. */
+function ah(next: number, len: number): Uint8Array {
+  return cat([next, len], new Uint8Array((len + 2) * 4 - 2).fill(0x5a));
+}
+
+const V4_AH = () => ipv4(cat(ah(6, 1), tcp(443, SYN)), 51);
+const V4_AH_AH = () => ipv4(cat(ah(51, 4), ah(6, 0), tcp(443, SYN)), 51, [0x94, 4, 0, 0]);
+const V4_AH_MF = () => ipv4(cat(ah(6, 1), tcp(443, SYN)), 51, [], 0x2000);
 
 /**
  * On a dead handle libpcap's `ip6` on NULL and LOOP tests for the compiling host's AF_INET6;
@@ -237,23 +251,53 @@ const HOST_AF_INET6 =
     Deno.build.os
   ] ?? 10;
 
-/** [link type, name, frame, must match]: events must match; some non-events must not. */
-function cases(): [number, string, Uint8Array, boolean][] {
-  const out: [number, string, Uint8Array, boolean][] = [];
-  const l3: [string, () => Uint8Array, number, boolean][] = [
-    ["v4 SYN", V4_SYN, 0x0800, true],
-    ["v4 SYN options", V4_SYN_OPT, 0x0800, true],
-    ["v4 SYN first fragment", V4_SYN_MF, 0x0800, true],
-    ["v6 SYN", V6_SYN, 0x86dd, true],
-    ["v6 SYN ext headers", V6_EXT, 0x86dd, true],
-    ["v6 SYN routing", () => ipv6One(43), 0x86dd, true],
-    ["v6 SYN fragment", () => ipv6One(44), 0x86dd, true],
-    ["v6 SYN AH", () => ipv6One(51), 0x86dd, true],
-    ["v6 SYN destination options", () => ipv6One(60), 0x86dd, true],
-    ["v4 SYN+ACK", V4_SYNACK, 0x0800, false],
-    ["v6 SYN+ACK", V6_SYNACK, 0x86dd, false],
-    ["v4 UDP", V4_UDP, 0x0800, false],
+/**
+ * What a case expects: the decoder's verdict, and whether the filter passes the frame (`true`
+ * for every event; `undefined` where either is right, as for frames that only the decoder can
+ * tell malformed).
+ */
+type Expect = [verdict: Verdict, passes: boolean | undefined];
+const COUNTED: Expect = [Verdict.EVENT, true];
+const DROPPED: Expect = [Verdict.OTHER, false];
+/** Not an event, though the filter cannot tell (it does not look behind an AH, say). */
+const NOT_COUNTED: Expect = [Verdict.OTHER, undefined];
+/** Malformed, which the filter need not see. */
+const MALFORMED: Expect = [Verdict.MALFORMED, undefined];
+
+/** [link type, name, frame, expected]. */
+function cases(): [number, string, Uint8Array, Expect][] {
+  const out: [number, string, Uint8Array, Expect][] = [];
+  const l3: [string, () => Uint8Array, number, Expect][] = [
+    ["v4 SYN", V4_SYN, 0x0800, COUNTED],
+    ["v4 SYN options", V4_SYN_OPT, 0x0800, COUNTED],
+    ["v4 SYN first fragment", V4_SYN_MF, 0x0800, COUNTED],
+    ["v6 SYN", V6_SYN, 0x86dd, COUNTED],
+    ["v6 SYN ext headers", V6_EXT, 0x86dd, COUNTED],
+    ["v6 SYN routing", () => ipv6One(43), 0x86dd, COUNTED],
+    ["v6 SYN fragment", () => ipv6One(44), 0x86dd, COUNTED],
+    ["v6 SYN AH", () => ipv6One(51), 0x86dd, COUNTED],
+    ["v6 SYN destination options", () => ipv6One(60), 0x86dd, COUNTED],
+    ["v4 AH SYN", V4_AH, 0x0800, COUNTED],
+    ["v4 options AH AH SYN", V4_AH_AH, 0x0800, COUNTED],
+    ["v4 AH SYN first fragment", V4_AH_MF, 0x0800, COUNTED],
+    ["v4 SYN+ACK", V4_SYNACK, 0x0800, DROPPED],
+    ["v6 SYN+ACK", V6_SYNACK, 0x86dd, DROPPED],
+    ["v4 UDP", V4_UDP, 0x0800, DROPPED],
+    // Non-first fragments of IPv4 with AH: the filter drops them too.
+    ["v4 AH non-first fragment", () => ipv4(V4_AH().subarray(20), 51, [], 0x2001), 0x0800, DROPPED],
+    // Only the decoder looks behind the AH.
+    ["v4 AH UDP", () => ipv4(cat(ah(17, 1), UDP()), 51), 0x0800, NOT_COUNTED],
+    ["v4 AH SYN+ACK", () => ipv4(cat(ah(6, 1), tcp(443, SYN | ACK)), 51), 0x0800, NOT_COUNTED],
+    ["v4 AH cut short", () => ipv4(ah(6, 1).subarray(0, 6), 51), 0x0800, MALFORMED],
   ];
+  // Every TCP data offset: 5 to 15 are events, 0 to 4 impossible headers.
+  for (let offset = 0; offset < 16; offset++) {
+    const expect = offset < 5 ? MALFORMED : COUNTED;
+    l3.push([`v4 SYN data offset ${offset}`, () => ipv4(tcp(443, SYN, offset)), 0x0800, expect]);
+    l3.push([`v6 SYN data offset ${offset}`, () => ipv6(6, tcp(443, SYN, offset)), 0x86dd, expect]);
+    const ah4 = () => ipv4(cat(ah(6, 2), tcp(443, SYN, offset)), 51);
+    l3.push([`v4 AH SYN data offset ${offset}`, ah4, 0x0800, expect]);
+  }
   for (const [name, make, type, match] of l3) {
     out.push([LinkType.EN10MB, `eth ${name}`, ether(type, make()), match]);
     out.push([LinkType.EN10MB, `eth 802.1Q ${name}`, ether(type, make(), [0x8100]), match]);
@@ -277,15 +321,25 @@ function cases(): [number, string, Uint8Array, boolean][] {
     LinkType.EN10MB,
     "eth 3 tags v4 SYN",
     ether(0x0800, V4_SYN(), [0x8100, 0x8100, 0x8100]),
-    true,
+    COUNTED,
+  ]);
+  out.push([
+    LinkType.EN10MB,
+    "eth 3 tags v4 AH SYN",
+    ether(0x0800, V4_AH(), [0x8100, 0x8100, 0x8100]),
+    COUNTED,
   ]);
   out.push([
     LinkType.LINUX_SLL,
     "sll 802.1Q v4 SYN",
     sll(0x8100, cat([0, 10, 8, 0], V4_SYN())),
-    true,
+    COUNTED,
   ]);
-  out.push([LinkType.EN10MB, "eth ARP", ether(0x0806, new Uint8Array(28)), false]);
+  out.push([LinkType.EN10MB, "eth ARP", ether(0x0806, new Uint8Array(28)), DROPPED]);
+  // Byte 9 of an ARP packet is 51 here: `ip[9] == 51` alone must not pass it.
+  const arp = new Uint8Array(28);
+  arp[9] = 51;
+  out.push([LinkType.EN10MB, "eth ARP with 51 at byte 9", ether(0x0806, arp), DROPPED]);
   return out;
 }
 
@@ -299,14 +353,17 @@ Deno.test("the compiled filter passes every event the decoder counts", () => {
       assert.equal(compiled.status, 0, compiled.error);
     }
     const out = new Decoded();
-    let events = 0;
-    for (const [lt, name, frame, match] of cases()) {
+    let events = 0, checked = 0;
+    for (const [lt, name, frame, [expected, passes]] of cases()) {
       const verdict = decodeFrame(lt, frame, frame.length, out);
-      assert.equal(verdict === Verdict.EVENT, match, `decoder on ${name}`);
+      assert.equal(verdict, expected, `decoder on ${name}`);
       if (verdict === Verdict.EVENT) events++;
-      assert.equal(programs.get(lt)!.matches(frame), match, `filter on ${name}`);
+      if (passes === undefined) continue;
+      assert.equal(programs.get(lt)!.matches(frame), passes, `filter on ${name}`);
+      checked++;
     }
-    assert.ok(events > 40);
+    assert.ok(events > 300, `${events} events`);
+    assert.ok(checked > events, `${checked} frames through the filter`);
     // A user expression narrows it: port 443 passes, port 80 does not.
     using narrow = new Compiled(
       lib,

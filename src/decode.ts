@@ -103,6 +103,8 @@ const IPPROTO_DSTOPTS = 60;
 const TCP_SYN = 0x02;
 const TCP_ACK = 0x10;
 const TCP_MIN_HEADER = 20;
+/** TCP byte 12 has the data offset in its high nibble: below this, under 20 bytes (impossible). */
+const TCP_MIN_OFFSET_BYTE = 5 << 4;
 
 /** A decoder of the frames of one link type: see {@link decoderFor}. */
 export type FrameDecoder = (frame: Uint8Array, length: number, out: Decoded) => Verdict;
@@ -276,13 +278,20 @@ function decodeIPv4(frame: Uint8Array, length: number, at: number, out: Decoded)
   const headerLength = (vihl & 0x0f) << 2;
   const totalLength = (frame[at + 2] << 8) | frame[at + 3];
   if (headerLength < 20 || totalLength < headerLength) return Verdict.MALFORMED;
-  if (frame[at + 9] !== IPPROTO_TCP) return Verdict.OTHER;
+  const protocol = frame[at + 9];
+  if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_AH) return Verdict.OTHER;
   // Non-first fragments carry no TCP header.
   if ((((frame[at + 6] & 0x1f) << 8) | frame[at + 7]) !== 0) return Verdict.OTHER;
   let end = at + totalLength;
   if (end > length) end = length;
-  const tcp = at + headerLength;
-  if (tcp + TCP_MIN_HEADER > end) return Verdict.MALFORMED;
+  let tcp = at + headerLength;
+  if (protocol !== IPPROTO_TCP) {
+    tcp = skipAuthenticationHeaders(frame, end, tcp);
+    if (tcp < 0) return tcp === NOT_TCP ? Verdict.OTHER : Verdict.MALFORMED;
+  }
+  if (tcp + TCP_MIN_HEADER > end || frame[tcp + 12] < TCP_MIN_OFFSET_BYTE) {
+    return Verdict.MALFORMED;
+  }
   if (!isConnectionAttempt(frame, tcp)) return Verdict.OTHER;
   const w = out.words;
   w[0] = bigEndian32(frame, at + 12);
@@ -308,7 +317,9 @@ function decodeIPv6(frame: Uint8Array, length: number, at: number, out: Decoded)
     if (cursor < 0) return cursor === NOT_TCP ? Verdict.OTHER : Verdict.MALFORMED;
   }
   const tcp = cursor;
-  if (tcp + TCP_MIN_HEADER > end) return Verdict.MALFORMED;
+  if (tcp + TCP_MIN_HEADER > end || frame[tcp + 12] < TCP_MIN_OFFSET_BYTE) {
+    return Verdict.MALFORMED;
+  }
   if (!isConnectionAttempt(frame, tcp)) return Verdict.OTHER;
   const w = out.words;
   w[0] = bigEndian32(frame, at + 8);
@@ -320,10 +331,26 @@ function decodeIPv6(frame: Uint8Array, length: number, at: number, out: Decoded)
   return Verdict.EVENT;
 }
 
-/** skipExtensionHeaders found no TCP header. */
+/** skipExtensionHeaders or skipAuthenticationHeaders found no TCP header. */
 const NOT_TCP = -1;
-/** skipExtensionHeaders found the headers cut short. */
+/** skipExtensionHeaders or skipAuthenticationHeaders found the headers cut short. */
 const CUT_SHORT = -2;
+
+/**
+ * Walks IPv4 authentication headers from `cursor` (the IP protocol being AH) up to TCP. Returns
+ * the TCP header's offset, {@link NOT_TCP} or {@link CUT_SHORT}. Kept apart, so that the common
+ * path of plain IPv4 stays small.
+ */
+function skipAuthenticationHeaders(frame: Uint8Array, end: number, cursor: number): number {
+  let next = IPPROTO_AH;
+  while (next === IPPROTO_AH) {
+    // The next header and the length, within the 8 bytes that AH has at the least.
+    if (cursor + 8 > end) return CUT_SHORT;
+    next = frame[cursor];
+    cursor += (frame[cursor + 1] + 2) << 2;
+  }
+  return next === IPPROTO_TCP ? cursor : NOT_TCP;
+}
 
 /**
  * Walks the IPv6 extension headers from `cursor`, the first being `next`, up to TCP. Returns

@@ -397,6 +397,87 @@ Deno.test("IPv4 UDP, ICMP and unknown protocols are not events", () => {
   assert.equal(decode(LinkType.RAW, ipv4(SYN_V4(), { protocol: 4 })).verdict, Verdict.OTHER);
 });
 
+Deno.test("IPv4 authentication header (AH) before TCP: walked, repeated, behind any link", () => {
+  const src = [10, 20, 30, 40];
+  // Payload length 1: 12 bytes; 4: 24 bytes; 0: 8 bytes (no ICV).
+  for (const len of [1, 4, 0, 255]) {
+    const frame = ipv4(cat(ah(6, len), tcp(993)), { protocol: 51, src });
+    assert.equal(frame.length, 20 + (len + 2) * 4 + 20);
+    assertEvent(decode(LinkType.RAW, frame), 4, v4Key(src), 993);
+  }
+  const one = () => ipv4(cat(ah(6, 1), tcp(8080)), { protocol: 51 });
+  assertEvent(decode(LinkType.EN10MB, ethernet(ETH_IPV4, one())), 4, v4Key(), 8080);
+  assertEvent(decode(LinkType.EN10MB, ethernet(ETH_IPV4, one(), THREE_TAGS)), 4, v4Key(), 8080);
+  assertEvent(decode(LinkType.LINUX_SLL, sll(ETH_IPV4, one())), 4, v4Key(), 8080);
+  assertEvent(decode(LinkType.LINUX_SLL2, sll2(ETH_IPV4, one())), 4, v4Key(), 8080);
+  assertEvent(decode(LinkType.NULL, nullHeader(2, one())), 4, v4Key(), 8080);
+  assertEvent(decode(LinkType.IPV4, one()), 4, v4Key(), 8080);
+  // AH after IPv4 options; AH after AH after AH.
+  const opt = ipv4(cat(ah(6, 2), tcp(22)), { protocol: 51, options: [0x94, 4, 0, 0] });
+  assertEvent(decode(LinkType.RAW, opt), 4, v4Key(), 22);
+  const chain = ipv4(cat(ah(51, 1), ah(51, 0), ah(6, 3), tcp(25)), { protocol: 51, src });
+  assertEvent(decode(LinkType.RAW, chain), 4, v4Key(src), 25);
+  // A first fragment (MF set, offset 0) is looked into, as without AH.
+  const first = ipv4(cat(ah(6, 1), tcp(443)), { protocol: 51, fragment: 0x2000 });
+  assertEvent(decode(LinkType.RAW, first), 4, v4Key(), 443);
+});
+
+Deno.test("IPv4 AH before UDP, ESP or a SYN+ACK, and non-first fragments: not events", () => {
+  // The counterpart: the same AH before a SYN is an event.
+  assert.equal(
+    decode(LinkType.RAW, ipv4(cat(ah(6, 1), tcp(53)), { protocol: 51 })).verdict,
+    Verdict.EVENT,
+  );
+  assert.equal(
+    decode(LinkType.RAW, ipv4(cat(ah(17, 1), udp(53)), { protocol: 51 })).verdict,
+    Verdict.OTHER,
+  );
+  // A TCP SYN after an AH whose next header says UDP, ESP, ICMP or IPv6 hop-by-hop.
+  for (const next of [17, 50, 1, 0, 4]) {
+    const frame = ipv4(cat(ah(next, 1), tcp(53)), { protocol: 51 });
+    assert.equal(decode(LinkType.RAW, frame).verdict, Verdict.OTHER, String(next));
+  }
+  const synAck = ipv4(cat(ah(6, 1), tcp(53, SYN | ACK)), { protocol: 51 });
+  assert.equal(decode(LinkType.RAW, synAck).verdict, Verdict.OTHER);
+  for (const fragment of [0x0001, 0x2001, 0x1fff]) {
+    const frame = ipv4(cat(ah(6, 1), tcp(53)), { protocol: 51, fragment });
+    assert.equal(decode(LinkType.RAW, frame).verdict, Verdict.OTHER, fragment.toString(16));
+  }
+  // A non-first fragment whose bytes are not an AH at all (too short for one): still OTHER.
+  const tail = ipv4([1, 2, 3], { protocol: 51, fragment: 0x0010 });
+  assert.equal(decode(LinkType.RAW, tail).verdict, Verdict.OTHER);
+});
+
+Deno.test("IPv4 AH cut short, or with a length past the end, is malformed", () => {
+  // The AH itself shorter than 8 bytes, by the frame or by the total length.
+  assert.equal(
+    decode(LinkType.RAW, ipv4([6, 1, 0, 0, 0], { protocol: 51 })).verdict,
+    Verdict.MALFORMED,
+  );
+  assert.equal(decode(LinkType.RAW, ipv4([], { protocol: 51 })).verdict, Verdict.MALFORMED);
+  const whole = () => cat(ah(6, 1), tcp(443));
+  assert.equal(
+    decode(LinkType.RAW, ipv4(whole(), { protocol: 51, totalLength: 20 + 7 })).verdict,
+    Verdict.MALFORMED,
+  );
+  // The total length leaves 19 bytes of TCP after the AH; 20 is enough.
+  for (const [tcpBytes, verdict] of [[19, Verdict.MALFORMED], [20, Verdict.EVENT]] as const) {
+    const frame = ipv4(whole(), { protocol: 51, totalLength: 20 + 12 + tcpBytes });
+    assert.equal(decode(LinkType.RAW, frame).verdict, verdict, String(tcpBytes));
+  }
+  // A length pointing past the end, in the first AH or in a second one.
+  const long = whole();
+  long[1] = 200;
+  assert.equal(decode(LinkType.RAW, ipv4(long, { protocol: 51 })).verdict, Verdict.MALFORMED);
+  const second = cat(ah(51, 1), ah(6, 1), tcp(443));
+  second[13] = 100;
+  assert.equal(decode(LinkType.RAW, ipv4(second, { protocol: 51 })).verdict, Verdict.MALFORMED);
+  assert.equal(
+    decode(LinkType.EN10MB, ethernet(ETH_IPV4, ipv4(second, { protocol: 51 }))).verdict,
+    Verdict.MALFORMED,
+  );
+});
+
 // ---------------------------------------------------------------------------------------------
 // IPv6
 // ---------------------------------------------------------------------------------------------
@@ -497,6 +578,54 @@ Deno.test("TCP flags: SYN without ACK is an event whatever the other flags", () 
   }
 });
 
+/** A TCP header whose data offset is `offset`, with the options it announces when it is 5+. */
+function tcpWithOffset(dport: number, offset: number, flags = SYN): Uint8Array {
+  const header = tcp(dport, flags, new Array(4 * Math.max(0, offset - 5)).fill(1));
+  header[12] = offset << 4;
+  return header;
+}
+
+Deno.test("TCP data offset: 0 to 4 are malformed, 5 to 15 count, IPv4 and IPv6", () => {
+  const src = [10, 1, 1, 1];
+  const encapsulations: [string, number, (tcp: Uint8Array) => Uint8Array, 4 | 6, number[]][] = [
+    ["v4", LinkType.RAW, (t) => ipv4(t, { src }), 4, v4Key(src)],
+    ["v4 options", LinkType.RAW, (t) => ipv4(t, { src, options: [1, 1, 1, 0] }), 4, v4Key(src)],
+    ["v4 AH", LinkType.RAW, (t) => ipv4(cat(ah(6, 1), t), { src, protocol: 51 }), 4, v4Key(src)],
+    ["eth v4", LinkType.EN10MB, (t) => ethernet(ETH_IPV4, ipv4(t, { src })), 4, v4Key(src)],
+    ["v6", LinkType.RAW, (t) => ipv6(6, t), 6, V6_SRC],
+    ["v6 ext", LinkType.RAW, (t) => ipv6(0, cat(ext(44, 0), frag6(6, 0, true), t)), 6, V6_SRC],
+    ["v6 AH", LinkType.IPV6, (t) => ipv6(60, cat(ext(51, 1), ah(6, 1), t)), 6, V6_SRC],
+    ["sll v6", LinkType.LINUX_SLL, (t) => sll(ETH_IPV6, ipv6(6, t)), 6, V6_SRC],
+  ];
+  for (const [name, lt, wrap, family, address] of encapsulations) {
+    const events: number[] = [], malformed: number[] = [];
+    for (let offset = 0; offset < 16; offset++) {
+      const r = decode(lt, wrap(tcpWithOffset(1000 + offset, offset)));
+      if (r.verdict === Verdict.EVENT) {
+        assertEvent(r, family, address, 1000 + offset);
+        events.push(offset);
+      } else {
+        assert.equal(r.verdict, Verdict.MALFORMED, `${name} offset ${offset}`);
+        malformed.push(offset);
+      }
+    }
+    assert.deepEqual(malformed, [0, 1, 2, 3, 4], name);
+    assert.deepEqual(events, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], name);
+    // The header is impossible whatever the flags: a SYN+ACK or a bare ACK too.
+    for (const flags of [SYN | ACK, ACK, 0]) {
+      assert.equal(decode(lt, wrap(tcpWithOffset(80, 4, flags))).verdict, Verdict.MALFORMED);
+      assert.equal(decode(lt, wrap(tcpWithOffset(80, 5, flags))).verdict, Verdict.OTHER);
+    }
+  }
+  // Only the high nibble is the offset: the reserved bits and the NS flag below it do not count.
+  const ns = tcpWithOffset(443, 5);
+  ns[12] |= 0x0f;
+  assertEvent(decode(LinkType.RAW, ipv4(ns)), 4, v4Key(), 443);
+  const low = tcpWithOffset(443, 4);
+  low[12] |= 0x0f;
+  assert.equal(decode(LinkType.RAW, ipv4(low)).verdict, Verdict.MALFORMED);
+});
+
 Deno.test("TCP options after the 20-byte header do not matter", () => {
   const mss = [2, 4, 0x05, 0xb4, 1, 1, 4, 2]; // MSS, NOP, NOP, SACK permitted
   assertEvent(decode(LinkType.RAW, ipv4(tcp(5432, SYN, mss))), 4, v4Key(), 5432);
@@ -537,6 +666,16 @@ function tightFrames(): [string, number, Uint8Array][] {
     ["ipv4", LinkType.IPV4, SYN_V4()],
     ["ipv6", LinkType.IPV6, v6ext],
     ["ipv6 ah", LinkType.IPV6, ipv6(51, cat(ah(6, 2), tcp(443)))],
+    ["raw v4 ah", LinkType.RAW, ipv4(cat(ah(6, 1), tcp(443)), { protocol: 51 })],
+    [
+      "eth vlan v4 options ah ah",
+      LinkType.EN10MB,
+      ethernet(
+        ETH_IPV4,
+        ipv4(cat(ah(51, 0), ah(6, 3), tcp(443)), { protocol: 51, options: [1, 1, 1, 0] }),
+        [[0x8100, 5]],
+      ),
+    ],
   ];
 }
 

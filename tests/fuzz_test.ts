@@ -59,7 +59,7 @@ interface Walk {
   family: 4 | 6;
   /** Offset of the IP header, or -1. */
   ip: number;
-  /** Offsets of IPv6 extension headers met. */
+  /** Offsets of IPv6 extension headers and IPv4 authentication headers met. */
   ext: number[];
   /** Offset where a TCP header starts (found by the headers, present or not), or -1. */
   tcp: number;
@@ -88,6 +88,13 @@ function walk(linkType: number, f: Uint8Array, length: number): Walk {
     return w;
   };
 
+  // A TCP header at `at`: whole (20 bytes) and with a data offset of 5 words or more.
+  const tcp = (at: number): Walk => {
+    w.tcp = at;
+    if (w.end - at < 20 || Math.floor(f[at + 12] / 16) < 5) return done(Verdict.MALFORMED);
+    return done(synWithoutAck(f[at + 13]) ? Verdict.EVENT : Verdict.OTHER);
+  };
+
   const ipv4 = (at: number): Walk => {
     w.ip = at;
     w.family = 4;
@@ -96,12 +103,19 @@ function walk(linkType: number, f: Uint8Array, length: number): Walk {
     const hl = (f[at] % 16) * 4;
     const total = be16(at + 2);
     if (hl < 20 || total < hl) return done(Verdict.MALFORMED);
-    if (f[at + 9] !== 6) return done(Verdict.OTHER);
+    if (f[at + 9] !== 6 && f[at + 9] !== EXT_AH) return done(Verdict.OTHER);
     if (be16(at + 6) % 0x2000 !== 0) return done(Verdict.OTHER);
     w.end = Math.min(at + total, n);
-    w.tcp = at + hl;
-    if (w.end - w.tcp < 20) return done(Verdict.MALFORMED);
-    return done(synWithoutAck(f[w.tcp + 13]) ? Verdict.EVENT : Verdict.OTHER);
+    let next = f[at + 9];
+    let cursor = at + hl;
+    while (next === EXT_AH) {
+      if (w.end - cursor < 8) return done(Verdict.MALFORMED);
+      w.ext.push(cursor);
+      next = f[cursor];
+      cursor += 4 * (f[cursor + 1] + 2);
+    }
+    if (next !== 6) return done(Verdict.OTHER);
+    return tcp(cursor);
   };
 
   const ipv6 = (at: number): Walk => {
@@ -128,9 +142,7 @@ function walk(linkType: number, f: Uint8Array, length: number): Walk {
       next = f[cursor];
       cursor += size;
     }
-    w.tcp = cursor;
-    if (w.end - w.tcp < 20) return done(Verdict.MALFORMED);
-    return done(synWithoutAck(f[w.tcp + 13]) ? Verdict.EVENT : Verdict.OTHER);
+    return tcp(cursor);
   };
 
   const byType = (type: number, at: number): Walk =>
@@ -266,6 +278,19 @@ function extChain(r: Random, count: number): [Uint8Array, number] {
   return [cat(...parts), count === 0 ? 6 : chosen[0]];
 }
 
+/** `count` IPv4 authentication headers ending in TCP, of random lengths. */
+function authChain(r: Random, count: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const len = r.between(0, 6);
+    const h = new Uint8Array(4 * (len + 2)).map(() => r.below(256));
+    h[0] = i + 1 < count ? EXT_AH : 6;
+    h[1] = len;
+    parts.push(h);
+  }
+  return cat(...parts);
+}
+
 interface Built {
   linkType: number;
   frame: Uint8Array;
@@ -300,21 +325,23 @@ function buildSyn(r: Random): Built {
   } else {
     const optionWords = r.chance(0.4) ? r.between(1, 10) : 0;
     const options = new Uint8Array(4 * optionWords).fill(1);
-    const total = 20 + options.length + tcp.length + payload.length;
+    const chain = authChain(r, r.chance(0.25) ? r.between(1, 3) : 0);
+    const total = 20 + options.length + chain.length + tcp.length + payload.length;
     const fragment = r.pick([0, 0x2000, 0x4000, 0x8000]);
     ip = cat(
       [0x45 + optionWords, 0],
       u16(total),
       [0, 1],
       u16(fragment),
-      [64, 6, 0, 0],
+      [64, chain.length > 0 ? EXT_AH : 6, 0, 0],
       source,
       [10, 0, 0, 1],
       options,
+      chain,
       tcp,
       payload,
     );
-    tcpInIp = 20 + options.length;
+    tcpInIp = 20 + options.length + chain.length;
   }
   const type = v6 ? 0x86dd : 0x0800;
   const choice = r.below(8);
@@ -497,7 +524,8 @@ function mutate(r: Random, buf: Uint8Array, length: number, linkType: number): n
           if (w.family === 4) {
             if (r.chance(0.5)) {
               const hl = (buf[w.ip] & 0x0f) * 4;
-              const total = r.pick([0, hl - 1, hl, hl + 19, hl + 20, length - w.ip, 0xffff]);
+              const tcpAt = w.tcp >= 0 ? w.tcp - w.ip : hl;
+              const total = r.pick([0, hl - 1, hl, tcpAt + 19, tcpAt + 20, length - w.ip, 0xffff]);
               buf.set(u16(r.chance(0.2) ? r.below(65536) : Math.max(0, total)), w.ip + 2);
             } else {
               buf[w.ip] = 0x40 | r.below(16);
@@ -519,13 +547,17 @@ function mutate(r: Random, buf: Uint8Array, length: number, linkType: number): n
         if (w.family === 6 && w.ip >= 0 && w.ip + 6 < length) {
           const where = w.ext.length > 0 && r.chance(0.6) ? r.pick(w.ext) : w.ip + 6;
           if (where < length) buf[where] = r.pick([0, 6, 6, 17, 43, 44, 51, 59, 60]);
+        } else if (w.ext.length > 0 && r.chance(0.6)) {
+          const where = r.pick(w.ext);
+          if (where < length) buf[where] = r.pick([6, 6, 17, 50, 51, 0]);
         } else if (w.ip >= 0 && w.ip + 9 < length) {
-          buf[w.ip + 9] = r.pick([6, 6, 17, 1, 4, 41]);
+          buf[w.ip + 9] = r.pick([6, 6, 17, 1, 4, 41, 51]);
         }
         break;
-      case 8: // make it a SYN, so that the event path is well exercised
+      case 8: // make it a SYN, so that the event path is well exercised; or set the data offset
         if (w.tcp >= 0 && w.tcp + 13 < length) {
-          buf[w.tcp + 13] = r.chance(0.7) ? 0x02 | (r.below(256) & ~0x10) : r.below(256);
+          if (r.chance(0.2)) buf[w.tcp + 12] = (r.below(16) << 4) | (buf[w.tcp + 12] & 0x0f);
+          else buf[w.tcp + 13] = r.chance(0.7) ? 0x02 | (r.below(256) & ~0x10) : r.below(256);
         }
         break;
       case 9: // fragment fields
