@@ -4,6 +4,8 @@
  * @module
  */
 
+import { quote } from "./quote.ts";
+
 /** What the command line asks for. */
 export type Command =
   | { kind: "help" }
@@ -83,9 +85,21 @@ function display(spec: Spec): string {
   return spec.value ? `--${spec.long} <${spec.value}>` : `--${spec.long}`;
 }
 
+function unexpected(arg: string): UsageError {
+  return new UsageError(`unexpected argument ${quote(arg)} found`);
+}
+
 /**
  * Parses the arguments (without the program name). Throws {@link UsageError} when they make
  * no sense.
+ *
+ * As clap does: a short option takes the rest of its argument as its value (`-c5`), without a
+ * leading `=` (`-c=5`), or else the next argument, whatever it looks like (`-f -x`, `-c -1`: as
+ * with clap's `allow_hyphen_values`); a bare `--` ends the options, and anything after it is
+ * refused; `--help` and `--version` answer as soon as they are met; a value is checked when the
+ * next option is met or the line ends (at once when attached: `-c5`, `--connection-limit=5`), so
+ * before any check of the whole line, and is dropped unchecked when an unknown argument comes
+ * first. Values in messages are shown by {@link quote}, escaped.
  *
  * @example
  * ```ts
@@ -94,56 +108,88 @@ function display(spec: Spec): string {
  * ```
  */
 export function parseCommandLine(args: readonly string[]): Command {
-  const seen = new Map<string, string | true>();
-  const set = (spec: Spec, value: string | true) => {
+  const seen = new Map<string, string | number | true>();
+  const accept = (spec: Spec, value: string | true) => {
     if (seen.has(spec.long)) {
-      throw new UsageError(`the argument '${display(spec)}' cannot be used multiple times`);
+      throw new UsageError(`the argument ${quote(display(spec))} cannot be used multiple times`);
     }
-    seen.set(spec.long, value);
+    seen.set(spec.long, typeof value === "string" ? check(spec, value) : value);
   };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg.startsWith("--") && arg.length > 2) {
+  // An option whose value comes in the next argument, and that value once it has come.
+  let pending: { spec: Spec; value?: string } | undefined;
+  const resolve = () => {
+    if (!pending) return;
+    const { spec, value } = pending;
+    pending = undefined;
+    if (value === undefined) {
+      throw new UsageError(
+        `a value is required for ${quote(display(spec))} but none was supplied`,
+      );
+    }
+    accept(spec, value);
+  };
+  // A flag: help and version answer at once.
+  const flag = (spec: Spec): Command | undefined => {
+    resolve();
+    if (spec.long === "help") return { kind: "help" };
+    if (spec.long === "version") return { kind: "version" };
+    accept(spec, true);
+    return undefined;
+  };
+  // An option that takes a value: `attached` when given in the same argument.
+  const option = (spec: Spec, attached: string | undefined) => {
+    resolve();
+    if (attached === undefined) pending = { spec };
+    else accept(spec, attached);
+  };
+  let ended = false;
+  for (const arg of args) {
+    if (pending && pending.value === undefined) {
+      pending.value = arg;
+    } else if (ended) {
+      throw unexpected(arg);
+    } else if (arg === "--") {
+      ended = true;
+    } else if (arg.startsWith("--")) {
       const eq = arg.indexOf("=");
       const name = arg.slice(2, eq < 0 ? undefined : eq);
+      const attached = eq < 0 ? undefined : arg.slice(eq + 1);
       const spec = SPECS.find((s) => s.long === name);
-      if (!spec) throw new UsageError(`unexpected argument '${arg}' found`);
+      if (!spec) throw unexpected(`--${name}`);
       if (spec.value) {
-        let value: string | undefined;
-        if (eq >= 0) value = arg.slice(eq + 1);
-        else if (i + 1 < args.length) value = args[++i];
-        if (value === undefined) {
-          throw new UsageError(`a value is required for '${display(spec)}' but none was supplied`);
-        }
-        set(spec, value);
+        option(spec, attached);
+      } else if (attached !== undefined) {
+        throw new UsageError(
+          `unexpected value ${quote(attached)} for ${
+            quote(display(spec))
+          } found; no more were expected`,
+        );
       } else {
-        if (eq >= 0) throw new UsageError(`unexpected value for '${display(spec)}' in '${arg}'`);
-        set(spec, true);
+        const command = flag(spec);
+        if (command) return command;
       }
-    } else if (arg.startsWith("-") && arg.length > 1 && arg !== "--") {
-      // A cluster of short flags, the last of which may take a value (`-c5`, `-c 5`).
-      for (let j = 1; j < arg.length; j++) {
-        const spec = SPECS.find((s) => s.short === arg[j]);
-        if (!spec) throw new UsageError(`unexpected argument '-${arg[j]}' found`);
+    } else if (arg.startsWith("-") && arg !== "-") {
+      // A cluster of short flags, the last of which may take a value (`-c5`, `-c=5`, `-c 5`).
+      for (let j = 1; j < arg.length;) {
+        const short = String.fromCodePoint(arg.codePointAt(j)!);
+        j += short.length;
+        const spec = SPECS.find((s) => s.short === short);
+        if (!spec) throw unexpected(`-${short}`);
         if (!spec.value) {
-          set(spec, true);
+          const command = flag(spec);
+          if (command) return command;
           continue;
         }
-        let value: string | undefined = arg.slice(j + 1);
-        if (value === "") value = i + 1 < args.length ? args[++i] : undefined;
-        if (value === undefined) {
-          throw new UsageError(`a value is required for '${display(spec)}' but none was supplied`);
-        }
-        set(spec, value);
+        const rest = arg.slice(j);
+        option(spec, rest === "" ? undefined : rest.startsWith("=") ? rest.slice(1) : rest);
         break;
       }
     } else {
-      throw new UsageError(`unexpected argument '${arg}' found`);
+      throw unexpected(arg);
     }
   }
+  resolve();
 
-  if (seen.has("help")) return { kind: "help" };
-  if (seen.has("version")) return { kind: "version" };
   if (seen.has("list-devices")) return { kind: "list-devices" };
 
   const text = (name: string) => seen.get(name) as string | undefined;
@@ -164,29 +210,38 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (read !== undefined) options.read = read;
   const filter = text("filter");
   if (filter !== undefined) options.filter = filter;
-  const limit = text("connection-limit");
-  if (limit !== undefined) {
-    options.connectionLimit = parsePositive(limit, "--connection-limit <CONNECTION_LIMIT>", true);
-  }
-  const time = text("time-limit");
-  if (time !== undefined) {
-    options.timeLimit = parsePositive(time, "--time-limit <TIME_LIMIT>", false);
-  }
+  const limit = seen.get("connection-limit") as number | undefined;
+  if (limit !== undefined) options.connectionLimit = limit;
+  const time = seen.get("time-limit") as number | undefined;
+  if (time !== undefined) options.timeLimit = time;
   return { kind: "count", options };
+}
+
+/** A value as it is kept: the limits as numbers, checked. */
+function check(spec: Spec, value: string): string | number {
+  switch (spec.long) {
+    case "connection-limit":
+      return parsePositive(value, display(spec), true);
+    case "time-limit":
+      return parsePositive(value, display(spec), false);
+    default:
+      return value;
+  }
 }
 
 /** Largest time limit: about 100 years, far past any capture, well inside a double. */
 const MAX_SECONDS = 100 * 365 * 86400;
 
 function parsePositive(value: string, option: string, integer: boolean): number {
+  // No trimming: like Rust's `str::parse`, blanks around the number make it invalid.
   const pattern = integer ? /^\+?\d+$/ : /^\+?(\d+\.?\d*|\.\d+)$/;
   const n = Number(value);
   const kind = integer ? "a positive integer" : "a positive number of seconds";
-  if (!pattern.test(value.trim()) || !(n > 0)) {
-    throw new UsageError(`invalid value '${value}' for '${option}': expected ${kind}`);
+  if (!pattern.test(value) || !(n > 0)) {
+    throw new UsageError(`invalid value ${quote(value)} for ${quote(option)}: expected ${kind}`);
   }
   if (integer ? !Number.isSafeInteger(n) : n > MAX_SECONDS) {
-    throw new UsageError(`invalid value '${value}' for '${option}': too large`);
+    throw new UsageError(`invalid value ${quote(value)} for ${quote(option)}: too large`);
   }
   return n;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Command, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
+import { quote } from "./quote.ts";
 
 function count(options: Record<string, unknown>): Command {
   return { kind: "count", options: { noHash: false, ...options } } as Command;
@@ -165,4 +166,207 @@ Deno.test("HELP and USAGE", () => {
   for (const option of ["--device", "--read", "--filter", "--no-hash", "-D", "PULSO_SECRET"]) {
     assert.ok(HELP.includes(option), option);
   }
+});
+
+/** The message of the UsageError that `args` throw. */
+function message(args: string[]): string {
+  try {
+    parseCommandLine(args);
+  } catch (e) {
+    assert.ok(e instanceof UsageError, `${JSON.stringify(args)}: ${e}`);
+    return e.message;
+  }
+  assert.fail(`${JSON.stringify(args)}: no UsageError`);
+}
+
+const LIMIT = "'--connection-limit <CONNECTION_LIMIT>'";
+const TIME = "'--time-limit <TIME_LIMIT>'";
+
+Deno.test("messages, byte for byte", () => {
+  assert.equal(
+    message(["-d"]),
+    "a value is required for '--device <DEVICE>' but none was supplied",
+  );
+  assert.equal(
+    message(["-d", "lo", "-d", "x"]),
+    "the argument '--device <DEVICE>' cannot be used multiple times",
+  );
+  assert.equal(
+    message(["-r", "f", "--no-hash", "--no-hash"]),
+    "the argument '--no-hash' cannot be used multiple times",
+  );
+  assert.equal(
+    message(["-d", "lo", "-r", "f"]),
+    "the argument '--device <DEVICE>' cannot be used with '--read <FILE>'",
+  );
+  assert.equal(
+    message([]),
+    "the following required arguments were not provided:\n  <--device <DEVICE>|--read <FILE>>",
+  );
+  assert.equal(message(["-d", ""]), "a device name must not be empty");
+  assert.equal(message(["-r", ""]), "a file name must not be empty");
+  assert.equal(
+    message(["-d", "lo", "-c", "0"]),
+    `invalid value '0' for ${LIMIT}: expected a positive integer`,
+  );
+  assert.equal(
+    message(["-d", "lo", "-c", "9007199254740993"]),
+    `invalid value '9007199254740993' for ${LIMIT}: too large`,
+  );
+  assert.equal(
+    message(["-d", "lo", "-t", "x"]),
+    `invalid value 'x' for ${TIME}: expected a positive number of seconds`,
+  );
+  assert.equal(
+    message(["-d", "lo", "-t", "99999999999999"]),
+    `invalid value '99999999999999' for ${TIME}: too large`,
+  );
+  assert.equal(message(["--kungfu"]), "unexpected argument '--kungfu' found");
+  assert.equal(message(["-d", "lo", "-x"]), "unexpected argument '-x' found");
+  assert.equal(message(["-d", "lo", "extra"]), "unexpected argument 'extra' found");
+});
+
+Deno.test("a short option followed by '=' takes the rest as its value, as clap does", () => {
+  assert.deepEqual(parseCommandLine(["-d=lo"]), count({ device: "lo" }));
+  assert.deepEqual(parseCommandLine(["-r=x.pcap"]), count({ read: "x.pcap" }));
+  assert.deepEqual(parseCommandLine(["-r=-"]), count({ read: "-" }));
+  assert.deepEqual(
+    parseCommandLine(["-d=lo", "-c=5"]),
+    count({ device: "lo", connectionLimit: 5 }),
+  );
+  assert.deepEqual(parseCommandLine(["-d=lo", "-t=0.5"]), count({ device: "lo", timeLimit: 0.5 }));
+  assert.deepEqual(
+    parseCommandLine(["-r=f", "-f=tcp port 80"]),
+    count({ read: "f", filter: "tcp port 80" }),
+  );
+  // Only the first '=' goes; in a cluster too.
+  assert.deepEqual(parseCommandLine(["-d=a=b"]), count({ device: "a=b" }));
+  assert.deepEqual(
+    parseCommandLine(["--no-hash", "-r=f"]),
+    { kind: "count", options: { read: "f", noHash: true } },
+  );
+  assert.equal(
+    message(["-d", "lo", "-c=="]),
+    `invalid value '=' for ${LIMIT}: expected a positive integer`,
+  );
+  // An empty value after '=' is a value all the same, an invalid one.
+  assert.equal(
+    message(["-d", "lo", "-c="]),
+    `invalid value '' for ${LIMIT}: expected a positive integer`,
+  );
+  assert.equal(
+    message(["-d", "lo", "-t="]),
+    `invalid value '' for ${TIME}: expected a positive number of seconds`,
+  );
+  assert.equal(message(["-d="]), "a device name must not be empty");
+  assert.equal(message(["-r="]), "a file name must not be empty");
+});
+
+Deno.test("limits are not trimmed: blanks around a number are refused, as clap does", () => {
+  for (const c of [" 5 ", " 5", "5 ", "5\n", "\t5", "\u00a05"]) {
+    assert.equal(
+      message(["-d", "lo", "-c", c]),
+      `invalid value ${quote(c)} for ${LIMIT}: expected a positive integer`,
+    );
+    usageError(["-d", "lo", `-c${c}`], /invalid value/);
+    usageError(["-d", "lo", `--connection-limit=${c}`], /invalid value/);
+  }
+  for (const t of [" 0.5 ", " 1", "1 ", "1\n", "\r1"]) {
+    assert.equal(
+      message(["-d", "lo", "-t", t]),
+      `invalid value ${quote(t)} for ${TIME}: expected a positive number of seconds`,
+    );
+  }
+});
+
+Deno.test("values in messages are quoted with control characters escaped", () => {
+  assert.equal(
+    message(["-d", "lo", "-c", "a\nb"]),
+    `invalid value 'a\\nb' for ${LIMIT}: expected a positive integer`,
+  );
+  assert.equal(
+    message(["-d", "lo", "-t", "1\x1b[2J"]),
+    `invalid value '1\\u{1b}[2J' for ${TIME}: expected a positive number of seconds`,
+  );
+  assert.equal(message(["-d", "lo", "x\ny"]), "unexpected argument 'x\\ny' found");
+  assert.equal(message(["-d", "lo", "it's"]), "unexpected argument 'it\\'s' found");
+  assert.equal(message(["--bo\rgus"]), "unexpected argument '--bo\\rgus' found");
+  assert.equal(message(["-\t"]), "unexpected argument '-\\t' found");
+  assert.equal(message(["-d", "lo", "\u2028"]), "unexpected argument '\\u{2028}' found");
+  assert.equal(message(["-d", "lo", "\ud800"]), "unexpected argument '\\u{d800}' found");
+  assert.match(message(["-r", "f", "--no-hash=a\nb"]), /^unexpected value 'a\\nb' /);
+  for (
+    const args of [
+      ["-d", "lo", "-c", "\r\n\x00\x7f\x85\u2029"],
+      ["-d", "lo", "\r\n\x00\x7f\x85\u2029"],
+      ["--\r\n\x00\x7f\x85\u2029"],
+      ["-\x85"],
+    ]
+  ) {
+    assert.doesNotMatch(message(args), /[\p{Cc}\p{Zl}\p{Zp}]/u, JSON.stringify(args));
+  }
+});
+
+Deno.test("'--' ends the options, as clap does: nothing may follow it", () => {
+  assert.deepEqual(parseCommandLine(["-d", "lo", "--"]), count({ device: "lo" }));
+  assert.equal(message(["-d", "lo", "--", "x"]), "unexpected argument 'x' found");
+  assert.equal(message(["-d", "lo", "--", "-h"]), "unexpected argument '-h' found");
+  assert.equal(message(["-d", "lo", "--", "--"]), "unexpected argument '--' found");
+  assert.equal(message(["--"]), message([]));
+  // A value is still a value.
+  assert.deepEqual(parseCommandLine(["-r", "f", "-f", "--"]), count({ read: "f", filter: "--" }));
+});
+
+Deno.test("clap's wording: unknown --name=value, and a value given to a flag", () => {
+  assert.equal(message(["--bogus=3", "-d", "lo"]), "unexpected argument '--bogus' found");
+  assert.equal(message(["--=3"]), "unexpected argument '--' found");
+  assert.equal(
+    message(["-d", "lo", "--no-hash=yes"]),
+    "unexpected value 'yes' for '--no-hash' found; no more were expected",
+  );
+  assert.equal(
+    message(["-d", "lo", "--help="]),
+    "unexpected value '' for '--help' found; no more were expected",
+  );
+  // A short flag has no '=': it is one more (unknown) flag of the cluster.
+  assert.equal(message(["-d", "lo", "-D=x"]), "unexpected argument '-=' found");
+  // A short option is a character, not half of a surrogate pair.
+  assert.equal(message(["-d", "lo", "-😀"]), "unexpected argument '-😀' found");
+  assert.equal(message(["-d", "lo", "-D😀"]), "unexpected argument '-😀' found");
+  assert.deepEqual(parseCommandLine(["-d😀"]), count({ device: "😀" }));
+});
+
+Deno.test("-h and -V act where they are met, as clap does", () => {
+  assert.deepEqual(parseCommandLine(["-h", "--bogus"]), { kind: "help" });
+  assert.deepEqual(parseCommandLine(["-hx"]), { kind: "help" });
+  assert.deepEqual(parseCommandLine(["-h", "-h"]), { kind: "help" });
+  assert.deepEqual(parseCommandLine(["-V", "-h"]), { kind: "version" });
+  assert.deepEqual(parseCommandLine(["-Vh"]), { kind: "version" });
+  assert.deepEqual(parseCommandLine(["-h", "-V"]), { kind: "help" });
+  assert.deepEqual(parseCommandLine(["-D", "-V"]), { kind: "version" });
+  assert.deepEqual(parseCommandLine(["-h", "-d", "lo", "-d", "x"]), { kind: "help" });
+  // What comes before still counts.
+  assert.equal(message(["--bogus", "-h"]), "unexpected argument '--bogus' found");
+  assert.match(message(["-d", "lo", "-d", "x", "-h"]), /cannot be used multiple times/);
+});
+
+Deno.test("limits are checked as they are parsed, before what comes after them", () => {
+  const invalid = `invalid value 'abc' for ${LIMIT}: expected a positive integer`;
+  assert.equal(message(["-c", "abc"]), invalid);
+  assert.equal(message(["-c", "abc", "-h"]), invalid);
+  assert.equal(message(["-c", "abc", "--version"]), invalid);
+  assert.equal(message(["-cabc", "-h"]), invalid);
+  assert.equal(message(["-d", "lo", "-r", "f", "-c", "abc"]), invalid);
+  assert.equal(message(["-c", "abc", "-c", "5", "-d", "lo"]), invalid);
+  assert.equal(message(["-t", "0", "-c", "abc", "-d", "lo"]), message(["-d", "lo", "-t", "0"]));
+  // clap leaves a separate value pending until the next option, and drops it on an unknown one.
+  assert.equal(message(["-c", "abc", "--bogus"]), "unexpected argument '--bogus' found");
+  assert.equal(message(["-c", "abc", "extra"]), "unexpected argument 'extra' found");
+  assert.equal(message(["-cabc", "--bogus"]), invalid);
+  assert.equal(message(["--connection-limit=abc", "extra"]), invalid);
+  // A repeated option is refused when its second value is taken in.
+  assert.equal(
+    message(["-d", "lo", "-c", "5", "-c", "abc"]),
+    `the argument ${LIMIT} cannot be used multiple times`,
+  );
 });
