@@ -7,7 +7,7 @@
  * import { CaptureSession, ConnectionCounter, buildDigest, clearSource, formatDigest } from "./mod.ts";
  *
  * const counter = new ConnectionCounter();
- * using session = CaptureSession.openFile("capture.pcap", counter);
+ * using session = await CaptureSession.openFile("capture.pcap", counter);
  * await session.run();
  * console.log(formatDigest(buildDigest(counter.entries(), clearSource)));
  * ```

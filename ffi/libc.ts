@@ -28,6 +28,22 @@ export const LIBC_SYMBOLS = {
   setvbuf: { parameters: ["pointer", "pointer", "i32", "usize"], result: "i32" },
   /** int fclose(FILE *stream) */
   fclose: { parameters: ["pointer"], result: "i32" },
+  /** int open(const char *pathname, int flags) — awaited, off the main thread (a FIFO's open
+   *  waits for a writer) */
+  open_async: { name: "open", parameters: ["buffer", "i32"], result: "i32", nonblocking: true },
+  /** ssize_t read(int fd, void *buf, size_t count) — awaited, off the main thread */
+  read_async: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  /** off_t lseek(int fd, off_t offset, int whence) */
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  /** FILE *fdopen(int fd, const char *mode) */
+  fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
+  /** char *getenv(const char *name) */
+  getenv: { parameters: ["buffer"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -155,6 +171,32 @@ export function processAgeMs(): number | undefined {
   }
 }
 
+/**
+ * The raw bytes of an environment variable, whatever their encoding (Deno reads only UTF-8
+ * values), or undefined when it is unset or the C library cannot be loaded.
+ *
+ * @example
+ * ```ts
+ * const secret = environmentBytes("PULSO_SECRET");
+ * ```
+ */
+export function environmentBytes(name: string): Uint8Array | undefined {
+  let lib: Libc;
+  try {
+    lib = libc();
+  } catch {
+    return undefined;
+  }
+  const value = lib.getenv(encoder.encode(name + "\0"));
+  if (!value) return undefined;
+  const view = new Deno.UnsafePointerView(value);
+  let length = 0;
+  while (view.getUint8(length) !== 0) length++;
+  const bytes = new Uint8Array(length);
+  if (length > 0) view.copyInto(bytes);
+  return bytes;
+}
+
 /** setvbuf's full buffering mode (0 in glibc, musl and macOS alike). */
 const IOFBF = 0;
 
@@ -188,7 +230,238 @@ export function openBufferedFile(path: string, buffer: Uint8Array): Deno.Pointer
   return file;
 }
 
+/**
+ * A file opened by the C library rather than by Deno: for paths that Deno's permissions keep
+ * out of reach whatever `--allow-read` says (`/dev/stdin`, `/dev/fd/N` of a shell's process
+ * substitution). Opened off the main thread (a FIFO's open waits for its writer), read off it.
+ *
+ * @example
+ * ```ts
+ * const file = await Descriptor.open("/dev/fd/63");
+ * if (file && !file.seekable) await file.read(new Uint8Array(65536));
+ * ```
+ */
+export class Descriptor {
+  readonly #lib: Libc;
+  #fd: number;
+
+  private constructor(lib: Libc, fd: number) {
+    this.#lib = lib;
+    this.#fd = fd;
+  }
+
+  /** Opens `path` for reading; null when it cannot (the C library gives no reason here). */
+  static async open(path: string): Promise<Descriptor | null> {
+    const lib = libc();
+    const O_CLOEXEC = Deno.build.os === "darwin" ? 0x1000000 : 0x80000;
+    const fd = await lib.open_async(encoder.encode(path + "\0"), O_CLOEXEC);
+    return fd < 0 ? null : new Descriptor(lib, fd);
+  }
+
+  /** Whether it can seek: a regular file (or a device) that never makes a reader wait. */
+  get seekable(): boolean {
+    const SEEK_CUR = 1;
+    return this.#fd >= 0 && this.#lib.lseek(this.#fd, 0n, SEEK_CUR) >= 0n;
+  }
+
+  /** Reads into `p`: the count, or null at end of file. Rejects on a read error. */
+  async read(p: Uint8Array): Promise<number | null> {
+    if (this.#fd < 0) throw new Error("The file is closed");
+    const n = Number(await this.#lib.read_async(this.#fd, p, BigInt(p.length)));
+    if (n < 0) throw new Error("Input/output error");
+    return n === 0 ? null : n;
+  }
+
+  /**
+   * Hands the descriptor over as a C stream reading through `buffer` (kept referenced until
+   * the stream is closed), or null when it cannot; this object then no longer owns it.
+   */
+  toFile(buffer: Uint8Array): Deno.PointerObject | null {
+    const file = this.#lib.fdopen(this.#fd, encoder.encode("rb\0"));
+    if (!file) return null;
+    this.#fd = -1;
+    this.#lib.setvbuf(file, Deno.UnsafePointer.of(buffer), IOFBF, BigInt(buffer.length));
+    return file;
+  }
+
+  /** Closes the descriptor unless it was handed over; idempotent. */
+  close(): void {
+    if (this.#fd >= 0) this.#lib.close(this.#fd);
+    this.#fd = -1;
+  }
+}
+
 /** Closes a stream from {@link openBufferedFile} that was not handed over. */
 export function closeFile(file: Deno.PointerObject): void {
   libc().fclose(file);
+}
+
+/** The C library's ways to make a `FILE *` from read callbacks. */
+const STREAM_SYMBOLS = {
+  /** FILE *fopencookie(void *cookie, const char *mode, cookie_io_functions_t io_funcs) (glibc,
+   *  musl); io_funcs is { read, write, seek, close }, passed by value */
+  fopencookie: {
+    parameters: ["pointer", "buffer", { struct: ["pointer", "pointer", "pointer", "pointer"] }],
+    result: "pointer",
+    optional: true,
+  },
+  /** FILE *funopen(const void *cookie, int (*readfn)(void *, char *, int),
+   *    int (*writefn)(void *, const char *, int), fpos_t (*seekfn)(void *, fpos_t, int),
+   *    int (*closefn)(void *)) (macOS, BSD) */
+  funopen: {
+    parameters: ["pointer", "function", "pointer", "pointer", "pointer"],
+    result: "pointer",
+    optional: true,
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type StreamLibc = Deno.DynamicLibrary<typeof STREAM_SYMBOLS>["symbols"];
+let streamLibc: StreamLibc | undefined;
+
+function streamSymbols(): StreamLibc {
+  if (streamLibc) return streamLibc;
+  const names = Deno.build.os === "darwin" ? ["libSystem.B.dylib"] : ["libc.so.6", "libc.so"];
+  for (const name of names) {
+    try {
+      streamLibc = Deno.dlopen(name, STREAM_SYMBOLS).symbols;
+      return streamLibc;
+    } catch {
+      // Try the next name.
+    }
+  }
+  throw new Error(`Cannot load the C library (tried ${names.map((n) => `'${n}'`).join(", ")})`);
+}
+
+/** Whether {@link FedStream} works here (a C library with `fopencookie` or `funopen`). */
+export function canFeedStreams(): boolean {
+  if (Deno.build.os === "windows") return false;
+  try {
+    const lib = streamSymbols();
+    return lib.fopencookie !== null || lib.funopen !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A C stream (`FILE *`) whose bytes JavaScript hands over with {@link push}: C's reads are served
+ * from what was pushed, synchronously, on the thread that reads. Only what was pushed can be
+ * read; a read past it before {@link end} is a caller's error: it fails (C sees a read error)
+ * and {@link starved} tells. Hand {@link file} to a reader that closes it (such as
+ * `pcap_fopen_offline`), then {@link close} this object. The calls that read it are plain FFI
+ * calls: Deno lets them re-enter JavaScript.
+ *
+ * @example
+ * ```ts
+ * using stream = new FedStream();
+ * stream.push(bytes);
+ * stream.end();
+ * // pcap_fopen_offline(stream.file, errbuf) …
+ * ```
+ */
+export class FedStream {
+  readonly #chunks: Uint8Array[] = [];
+  /** Bytes of the first chunk already read. */
+  #offset = 0;
+  #buffered = 0;
+  #ended = false;
+  #starved = false;
+  #consumed = 0;
+  #open = true;
+  readonly #callback: { readonly pointer: Deno.PointerObject; close(): void };
+  /** The C stream. */
+  readonly file: Deno.PointerObject;
+
+  /** Makes the C stream; throws when the C library has no way to. */
+  constructor() {
+    const lib = streamSymbols();
+    if (lib.fopencookie) {
+      this.#callback = new Deno.UnsafeCallback(
+        { parameters: ["pointer", "pointer", "usize"], result: "isize" } as const,
+        (_cookie, buf, size) => BigInt(this.#read(buf, Number(size))),
+      );
+      const functions = new BigUint64Array(4);
+      functions[0] = BigInt(Deno.UnsafePointer.value(this.#callback.pointer));
+      const file = lib.fopencookie(null, encoder.encode("r\0"), new Uint8Array(functions.buffer));
+      if (!file) throw new Error("Cannot make a C stream (fopencookie)");
+      this.file = file;
+    } else if (lib.funopen) {
+      this.#callback = new Deno.UnsafeCallback(
+        { parameters: ["pointer", "pointer", "i32"], result: "i32" } as const,
+        (_cookie, buf, size) => this.#read(buf, size),
+      );
+      const file = lib.funopen(null, this.#callback.pointer, null, null, null);
+      if (!file) throw new Error("Cannot make a C stream (funopen)");
+      this.file = file;
+    } else {
+      throw new Error("The C library has neither fopencookie nor funopen");
+    }
+  }
+
+  /** Bytes pushed and not yet read by C. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Bytes read by C so far. */
+  get consumed(): number {
+    return this.#consumed;
+  }
+
+  /** Whether C tried to read past what was pushed before the end. */
+  get starved(): boolean {
+    return this.#starved;
+  }
+
+  /** Appends bytes for C to read (kept by reference: do not reuse `bytes`). */
+  push(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#chunks.push(bytes);
+    this.#buffered += bytes.length;
+  }
+
+  /** No more bytes will come: C's reads past them meet end of file. */
+  end(): void {
+    this.#ended = true;
+  }
+
+  #read(buf: Deno.PointerValue, size: number): number {
+    if (this.#buffered === 0) {
+      if (this.#ended) return 0;
+      this.#starved = true;
+      return -1;
+    }
+    if (!buf || size <= 0) return 0;
+    const n = Math.min(size, this.#buffered);
+    const target = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(buf, n));
+    let done = 0;
+    while (done < n) {
+      const chunk = this.#chunks[0];
+      const take = Math.min(n - done, chunk.length - this.#offset);
+      target.set(chunk.subarray(this.#offset, this.#offset + take), done);
+      done += take;
+      this.#offset += take;
+      if (this.#offset === chunk.length) {
+        this.#chunks.shift();
+        this.#offset = 0;
+      }
+    }
+    this.#buffered -= n;
+    this.#consumed += n;
+    return n;
+  }
+
+  /** Releases the read callback; call once C closed the stream. Idempotent. */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#chunks.length = 0;
+    this.#buffered = 0;
+    this.#callback.close();
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }

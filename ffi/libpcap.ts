@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { closeFile, openBufferedFile } from "./libc.ts";
+import { closeFile, type FedStream, openBufferedFile } from "./libc.ts";
+import { escapeControls, quote } from "../src/quote.ts";
 
 /** libpcap's symbols, each with its C prototype. */
 export const SYMBOLS = {
@@ -40,7 +41,7 @@ export const SYMBOLS = {
   pcap_setfilter: { parameters: ["pointer", "buffer"], result: "i32" },
   /** int pcap_offline_filter(const struct bpf_program *fp, const struct pcap_pkthdr *h,
    *    const u_char *pkt) */
-  pcap_offline_filter: { parameters: ["buffer", "pointer", "pointer"], result: "i32" },
+  pcap_offline_filter: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   /** void pcap_freecode(struct bpf_program *fp) */
   pcap_freecode: { parameters: ["buffer"], result: "void" },
   /** int pcap_next_ex(pcap_t *p, struct pcap_pkthdr **pkt_header, const u_char **pkt_data) */
@@ -80,10 +81,16 @@ export const LIBRARY_NAMES = [
 
 /** libpcap could not be loaded: nothing to capture with. */
 export class LibpcapLoadError extends Error {
-  /** @param tried the names and paths tried, in order */
-  constructor(readonly tried: readonly string[]) {
+  /**
+   * @param tried the names and paths tried, in order
+   * @param fromEnv `LIBPCAP_PATH` when it was set and tried first, with why it did not load
+   */
+  constructor(readonly tried: readonly string[], fromEnv?: { path: string; reason: string }) {
+    const names = tried.filter((t) => t !== fromEnv?.path);
     super(
-      `Cannot load libpcap (tried ${tried.map((t) => `'${t}'`).join(", ")}): install it ` +
+      `Cannot load libpcap (${
+        fromEnv ? `LIBPCAP_PATH ${quote(fromEnv.path)}: ${fromEnv.reason}; then ` : ""
+      }tried ${names.map(quote).join(", ")}): install it ` +
         "(Debian/Ubuntu: apt-get install libpcap0.8; Fedora: dnf install libpcap; " +
         "Windows: Npcap) or set LIBPCAP_PATH to the library file",
     );
@@ -131,15 +138,31 @@ export function libpcap(): Libpcap {
   const fromEnv = Deno.env.get("LIBPCAP_PATH");
   if (fromEnv) candidates.push(fromEnv);
   candidates.push(...LIBRARY_NAMES);
+  let envFailure: { path: string; reason: string } | undefined;
   for (const name of candidates) {
     try {
       loaded = Deno.dlopen(name, SYMBOLS).symbols;
       return loaded;
-    } catch {
-      // Try the next name.
+    } catch (e) {
+      if (name === fromEnv && envFailure === undefined) {
+        const reason = escapeControls(e instanceof Error ? e.message : String(e));
+        envFailure = { path: fromEnv, reason };
+        loadWarnings.push(`LIBPCAP_PATH ${quote(fromEnv)} not loaded: ${reason}`);
+      }
     }
   }
-  throw new LibpcapLoadError(candidates);
+  throw new LibpcapLoadError(candidates, envFailure);
+}
+
+/** Why `LIBPCAP_PATH` was passed over, for the log; taken by {@link takeLoadWarnings}. */
+const loadWarnings: string[] = [];
+
+/**
+ * The messages of the last load of libpcap that the log should carry (a `LIBPCAP_PATH` that
+ * did not load, though a library did), once each.
+ */
+export function takeLoadWarnings(): string[] {
+  return loadWarnings.splice(0);
 }
 
 const encoder = new TextEncoder();
@@ -257,13 +280,19 @@ export interface LiveOptions {
 }
 
 /**
- * Default live options: headers only, batched delivery, and an 8 MiB buffer: about 50 000 packets
- * of some 160 bytes each in the ring, a third of a second of an 80 000 SYN/s flood on `lo` (where
- * each packet is seen twice). Under such a flood, 32 MiB cost twice the system time and 20 MiB
- * more memory for no fewer drops (none either way); 2 MiB dropped packets.
+ * Default live options.
+ *
+ * - The snapshot length is libpcap's largest, as in a file: every header chain the decoder
+ *   walks (IPv6 extension headers may fill a whole packet) is there live as it is offline. It
+ *   costs a SYN nothing: with TPACKET_V3 the kernel stores each packet at its captured size,
+ *   and the BPF filter passes little besides SYNs.
+ * - Batched delivery and an 8 MiB buffer: about 50 000 packets of some 160 bytes each in the
+ *   ring, a third of a second of an 80 000 SYN/s flood on `lo` (where each packet is seen
+ *   twice). Under such a flood, 32 MiB cost twice the system time and 20 MiB more memory for no
+ *   fewer drops (none either way); 2 MiB dropped packets.
  */
 export const DEFAULT_LIVE_OPTIONS: LiveOptions = {
-  snaplen: 1024,
+  snaplen: 262144,
   bufferSize: 8 * 1024 * 1024,
   timeoutMs: 10,
   immediate: false,
@@ -285,14 +314,18 @@ export const NextResult = {
  */
 const READ_BUFFER_SIZE = 1 << 16;
 
-/** Frames larger than this are read only this far: far beyond any header chain. */
-const MAX_COPY = 65536;
+/** Frames larger than this are read only this far: libpcap's own bound on a record of the link
+ * types pulso decodes, so a frame is never cut. */
+const MAX_COPY = 262144;
 
 /** Deno turns addresses into pointer objects only through BigInt; reading relative to this one
  * fixed base pointer keeps the per-packet path free of BigInt and of new objects. Made on first
  * use: importing this module needs no FFI permission. */
 let base: Deno.PointerObject | undefined;
 const BASE_ADDRESS = 1;
+
+/** How the C library words EAGAIN / EWOULDBLOCK (glibc and musl; macOS). */
+const WOULD_BLOCK = /: (Resource temporarily unavailable|Operation would block)$/;
 
 /** The size of `struct pcap_pkthdr` (LP64). */
 const HEADER_SIZE = 24;
@@ -381,7 +414,6 @@ export class Pcap {
    * is taken once: a pointer argument costs about 20 ns less per call than a buffer one.
    */
   readonly #out = new ArrayBuffer(16);
-  readonly #outPointers = new BigUint64Array(this.#out);
   readonly #outWords = new Uint32Array(this.#out);
   readonly #headerOut = Deno.UnsafePointer.of(this.#out);
   readonly #dataOut = Deno.UnsafePointer.offset(this.#headerOut!, 8);
@@ -390,16 +422,25 @@ export class Pcap {
   #header: Uint8Array = new Uint8Array(HEADER_SIZE);
   readonly #frameBytes = new ForeignBytes(MAX_COPY);
   #frame: Uint8Array = new Uint8Array(0);
-  #program: Uint8Array<ArrayBuffer> | undefined;
+  readonly #programs: BpfProgram[] = [];
+  /** The stream a fed capture reads (see {@link openStream}). */
+  #stream: FedStream | undefined;
   /** The stdio buffer of the file's stream (C reads into it until the handle is closed). */
   #readBuffer: Uint8Array | undefined;
+  #nonBlocking = false;
   /** libpcap's warning when activation succeeded with one (e.g. no promiscuous mode). */
   warning: string | undefined;
 
-  private constructor(lib: Libpcap, handle: Deno.PointerObject, readBuffer?: Uint8Array) {
+  private constructor(
+    lib: Libpcap,
+    handle: Deno.PointerObject,
+    readBuffer?: Uint8Array,
+    stream?: FedStream,
+  ) {
     this.#lib = lib;
     this.#handle = handle;
     this.#readBuffer = readBuffer;
+    this.#stream = stream;
   }
 
   /**
@@ -410,7 +451,7 @@ export class Pcap {
     const lib = libpcap();
     const errbuf = errorBuffer();
     const handle = lib.pcap_create(cstr(device), errbuf);
-    if (!handle) throw new PcapError(`Cannot open device '${device}': ${errorText(errbuf)}`);
+    if (!handle) throw new PcapError(`Cannot open device ${quote(device)}: ${errorText(errbuf)}`);
     const pcap = new Pcap(lib, handle);
     try {
       pcap.#check(lib.pcap_set_snaplen(handle, options.snaplen), "set the snapshot length");
@@ -431,7 +472,7 @@ export class Pcap {
           : cString(lib.pcap_statustostr(status));
         const extra = status === PcapStatus.ERROR ? "" : pcap.#lastError();
         throw new PcapError(
-          `Cannot capture on '${device}': ${detail}${
+          `Cannot capture on ${quote(device)}: ${detail}${
             extra && !detail.includes(extra) ? ` (${extra})` : ""
           }`,
           status,
@@ -444,24 +485,64 @@ export class Pcap {
     return pcap;
   }
 
-  /** Opens a pcap or pcapng file (`-` for stdin). Throws {@link PcapError} when it cannot. */
+  /**
+   * Opens a pcap or pcapng file, a regular one (a stream, such as a pipe, goes through
+   * {@link openStream}). Throws {@link PcapError} when it cannot. The file is opened once.
+   */
   static openOffline(path: string): Pcap {
     const lib = libpcap();
     const errbuf = errorBuffer();
-    if (path !== "-" && lib.pcap_fopen_offline && Deno.build.os !== "windows") {
+    if (lib.pcap_fopen_offline && Deno.build.os !== "windows") {
       // A larger stdio buffer: 3 300 read(2) calls for 200 MB instead of 53 000.
       const buffer = new Uint8Array(READ_BUFFER_SIZE);
       const file = openBufferedFile(path, buffer);
       if (file) {
         const handle = lib.pcap_fopen_offline(file, errbuf);
         if (handle) return new Pcap(lib, handle, buffer);
-        // libpcap leaves the stream to us; pcap_open_offline below words the error.
         closeFile(file);
+        throw new PcapError(`Cannot read ${quote(path)}: ${errorText(errbuf)}`);
       }
     }
     const handle = lib.pcap_open_offline(cstr(path), errbuf);
-    if (!handle) throw new PcapError(`Cannot read '${path}': ${errorText(errbuf)}`);
+    if (!handle) throw new PcapError(`Cannot read ${quote(path)}: ${errorText(errbuf)}`);
     return new Pcap(lib, handle);
+  }
+
+  /**
+   * Opens a capture file from a C stream (`FILE *`) that libpcap then owns, `buffer` being its
+   * stdio buffer; `name` is for messages. Throws {@link PcapError} when libpcap refuses it.
+   */
+  static openCFile(name: string, file: Deno.PointerObject, buffer: Uint8Array): Pcap {
+    const lib = libpcap();
+    const errbuf = errorBuffer();
+    const handle = lib.pcap_fopen_offline?.(file, errbuf);
+    if (!handle) {
+      closeFile(file);
+      throw new PcapError(`Cannot read ${quote(name)}: ${errorText(errbuf)}`);
+    }
+    return new Pcap(lib, handle, buffer);
+  }
+
+  /**
+   * Opens a capture whose bytes are pushed into `stream` (see {@link FedStream}); `name` is
+   * for messages. Call it only once the stream holds the whole file header (and with pcapng
+   * every block up to the first interface description), and call {@link next} only when a
+   * whole record is there: then libpcap never waits. The handle closes the stream. (libpcap
+   * reads it through callbacks into JavaScript, which Deno allows from any FFI call.)
+   */
+  static openStream(name: string, stream: FedStream): Pcap {
+    const lib = libpcap();
+    const errbuf = errorBuffer();
+    if (!lib.pcap_fopen_offline) {
+      throw new PcapError(`Cannot read ${quote(name)}: this libpcap cannot read C streams`);
+    }
+    const handle = lib.pcap_fopen_offline(stream.file, errbuf);
+    if (!handle) {
+      // libpcap closed the stream.
+      stream.close();
+      throw new PcapError(`Cannot read ${quote(name)}: ${errorText(errbuf)}`);
+    }
+    return new Pcap(lib, handle, undefined, stream);
   }
 
   /** The link type (DLT value) of the frames. */
@@ -506,19 +587,19 @@ export class Pcap {
     this.#lib.pcap_freecode(this.#compile(expression));
   }
 
-  /** Compiles `expression` to keep for {@link matches}, without installing it. */
-  prepareFilter(expression: string): void {
-    if (this.#program) this.#lib.pcap_freecode(this.#program);
-    this.#program = undefined;
-    this.#program = this.#compile(expression);
+  /**
+   * Compiles `expression` for {@link matches}, to run in user space on the packets that the
+   * installed filter passes. Close it (or let {@link close} do so) when done.
+   */
+  compile(expression: string): BpfProgram {
+    const program = new BpfProgram(this.#lib, this.#compile(expression));
+    this.#programs.push(program);
+    return program;
   }
 
-  /** Whether the current frame passes the filter given to {@link prepareFilter}. */
-  matches(): boolean {
-    if (!this.#program) return true;
-    const header = Deno.UnsafePointer.create(this.#outPointers[0]);
-    const data = Deno.UnsafePointer.create(this.#outPointers[1]);
-    return this.#lib.pcap_offline_filter(this.#program, header, data) !== 0;
+  /** Whether the current packet passes `program` (made by {@link compile}). */
+  matches(program: BpfProgram): boolean {
+    return program.matches(this.#header, this.#frame);
   }
 
   /** Switches non-blocking mode on or off (live captures). */
@@ -527,6 +608,7 @@ export class Pcap {
     if (this.#lib.pcap_setnonblock(this.#live(), on ? 1 : 0, errbuf) !== 0) {
       throw new PcapError(`Cannot set non-blocking mode: ${errorText(errbuf)}`);
     }
+    this.#nonBlocking = on;
   }
 
   /** A file descriptor to poll for readability, or -1 when the platform has none. */
@@ -551,7 +633,11 @@ export class Pcap {
       return NextResult.PACKET;
     }
     if (status === 0 || status === NextResult.END) return status;
-    throw new PcapError(this.#lastError() || cString(this.#lib.pcap_statustostr(status)), status);
+    const message = this.#lastError() || cString(this.#lib.pcap_statustostr(status));
+    // Some of libpcap's devices (nfqueue, nflog) report a non-blocking read that finds nothing
+    // as an error instead of 0: it is no packet now.
+    if (this.#nonBlocking && WOULD_BLOCK.test(message)) return NextResult.NONE;
+    throw new PcapError(message, status);
   }
 
   /** Capture statistics so far, or undefined when libpcap has none (capture files). */
@@ -563,8 +649,7 @@ export class Pcap {
 
   /** Closes the handle; safe to call more than once. */
   close(): void {
-    if (this.#program) this.#lib.pcap_freecode(this.#program);
-    this.#program = undefined;
+    for (const program of this.#programs.splice(0)) program.close();
     // The last header and frame may be libpcap's memory: keep copies.
     this.#header = this.#header.slice();
     this.#frame = this.#frame.slice();
@@ -574,6 +659,9 @@ export class Pcap {
     this.#handle = null;
     // The stream's buffer may go only now that C is done with it.
     if (this.#readBuffer) this.#readBuffer = undefined;
+    // The stream's callback may go only now that the stream is closed.
+    this.#stream?.close();
+    this.#stream = undefined;
   }
 
   /** Same as {@link close}, for `using`. */
@@ -586,7 +674,7 @@ export class Pcap {
     const program = new Uint8Array(16);
     const PCAP_NETMASK_UNKNOWN = 0xffffffff;
     if (this.#lib.pcap_compile(this.#live(), program, cstr(expression), 1, PCAP_NETMASK_UNKNOWN)) {
-      throw new PcapError(`Invalid filter '${expression}': ${this.#lastError()}`);
+      throw new PcapError(`Invalid filter ${quote(expression)}: ${this.#lastError()}`);
     }
     return program;
   }
@@ -604,6 +692,52 @@ export class Pcap {
     if (status !== 0) {
       throw new PcapError(`Cannot ${what}: ${cString(this.#lib.pcap_statustostr(status))}`, status);
     }
+  }
+}
+
+/**
+ * A compiled BPF program run in user space with `pcap_offline_filter`, on packets that the
+ * installed filter passed: made by {@link Pcap.compile}, closed with its handle.
+ *
+ * @example
+ * ```ts
+ * using program = pcap.compile("not vlan");
+ * if (pcap.next() === NextResult.PACKET && pcap.matches(program)) console.log("passes");
+ * ```
+ */
+export class BpfProgram {
+  readonly #lib: Libpcap;
+  #program: Uint8Array<ArrayBuffer> | undefined;
+  /** A copy of the packet header, for the rare frame longer than what was read of it. */
+  readonly #cut = new Uint8Array(HEADER_SIZE);
+
+  /** @internal Made by {@link Pcap.compile}. */
+  constructor(lib: Libpcap, program: Uint8Array<ArrayBuffer>) {
+    this.#lib = lib;
+    this.#program = program;
+  }
+
+  /** Whether the packet with this `struct pcap_pkthdr` and these bytes passes. */
+  matches(header: Uint8Array, frame: Uint8Array): boolean {
+    if (!this.#program) throw new PcapError("The filter program is closed");
+    if (word(header, 16) > frame.length) {
+      // Never let the filter read past the bytes at hand.
+      this.#cut.set(header);
+      new DataView(this.#cut.buffer).setUint32(16, frame.length, true);
+      header = this.#cut;
+    }
+    return this.#lib.pcap_offline_filter(this.#program, header, frame) !== 0;
+  }
+
+  /** Frees the program; idempotent. */
+  close(): void {
+    if (this.#program) this.#lib.pcap_freecode(this.#program);
+    this.#program = undefined;
+  }
+
+  /** Same as {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 }
 

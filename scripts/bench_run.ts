@@ -247,6 +247,7 @@ const PULSO_FLAGS = [
   "--quiet",
   "--no-prompt",
   "--allow-ffi",
+  "--allow-read",
   "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
   `${ROOT}/src/main.ts`,
 ];

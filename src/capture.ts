@@ -11,13 +11,16 @@
  * @module
  */
 import {
+  type BpfProgram,
   type CaptureStats,
   DEFAULT_LIVE_OPTIONS,
   NextResult,
   Pcap,
   PcapError,
 } from "../ffi/libpcap.ts";
-import { Waiter } from "../ffi/libc.ts";
+import { canFeedStreams, Descriptor, FedStream, Waiter } from "../ffi/libc.ts";
+import { escapeControls, quote } from "./quote.ts";
+import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
 import { Decoded, decoderFor, type FrameDecoder, isSupportedLinkType, Verdict } from "./decode.ts";
@@ -75,10 +78,43 @@ export interface CaptureLimits {
 export class UnsupportedLinkTypeError extends Error {
   /** @param linkType the DLT value; @param name its libpcap name */
   constructor(readonly linkType: number, name: string) {
-    super(`Unsupported link type '${name}' (DLT ${linkType})`);
+    super(
+      name === `DLT ${linkType}`
+        ? `Unsupported link type ${name}`
+        : `Unsupported link type ${quote(name)} (DLT ${linkType})`,
+    );
     this.name = "UnsupportedLinkTypeError";
   }
 }
+
+/** A signal stopped the capture before it was open (a FIFO without a writer, a silent pipe). */
+export class StoppedError extends Error {
+  constructor() {
+    super("Stopped before the capture was open");
+    this.name = "StoppedError";
+  }
+}
+
+/** Options of {@link CaptureSession.openFile}. */
+export interface FileOptions {
+  /** The user's BPF expression. */
+  filter?: string;
+  /** Capture time starts at the file's first packet, filtered or not (for a time limit). */
+  timed?: boolean;
+  /** Gives up waiting for a stream's first bytes; the promise rejects with StoppedError. */
+  signal?: AbortSignal;
+}
+
+/** Something to read a capture stream from: `Deno.stdin` or an open file. */
+interface Readable {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** The stdio buffer of a capture file that libpcap reads itself (see `Pcap.openOffline`). */
+const READ_BUFFER_SIZE = 1 << 16;
+
+/** Bytes asked of a stream per read. */
+const STREAM_CHUNK = 256 * 1024;
 
 /** The BPF expression did not compile: a usage error. */
 export class FilterError extends Error {
@@ -95,7 +131,7 @@ export class FilterError extends Error {
  * @example
  * ```ts
  * const counter = new ConnectionCounter();
- * using capture = CaptureSession.openFile("capture.pcap", counter);
+ * using capture = await CaptureSession.openFile("capture.pcap", counter);
  * const summary = await capture.run({ connectionLimit: 100 });
  * ```
  */
@@ -106,8 +142,17 @@ export class CaptureSession {
   readonly #live: boolean;
   readonly #decoded = new Decoded();
   readonly #decode: FrameDecoder;
-  /** The filter to install after the first packet of a file was read without one. */
-  readonly #deferredFilter: string | undefined;
+  /**
+   * Filters run in user space on what the installed filter passed: the user's (always apart
+   * from pulso's, so that `vlan`, `mpls` or `pppoes` in it cannot move pulso's offsets), and
+   * with a stream pulso's own too (libpcap's filtered reads would wait for records that have
+   * not arrived). Every one must pass.
+   */
+  readonly #programs: BpfProgram[] = [];
+  /** pulso's own filter, installed only after the first packet of a timed file. */
+  readonly #deferred: BpfProgram | undefined;
+  /** The stream being read, with its framing (fed captures only). */
+  readonly #source: StreamSource | undefined;
   #packets = 0;
   #malformed = 0;
 
@@ -117,28 +162,33 @@ export class CaptureSession {
     live: boolean,
     userFilter: string | undefined,
     deferFilter: boolean,
+    source?: StreamSource,
   ) {
     this.#pcap = pcap;
     this.#counter = counter;
     this.#live = live;
+    this.#source = source;
     this.#linkType = pcap.linkType;
     this.#decode = decoderFor(this.#linkType);
     if (!isSupportedLinkType(this.#linkType)) {
       throw new UnsupportedLinkTypeError(this.#linkType, pcap.linkTypeName);
     }
-    // The user's expression alone first, so that an error quotes only what the user wrote.
-    if (userFilter !== undefined) this.#compile(() => pcap.checkFilter(userFilter));
-    const filter = captureFilter(this.#linkType, userFilter);
-    if (deferFilter) {
-      this.#deferredFilter = filter;
-      this.#compile(() => pcap.prepareFilter(filter));
+    // The user's expression first, so that an error quotes only what the user wrote.
+    const user = userFilter?.trim() ? userFilter : undefined;
+    const userProgram = user === undefined ? undefined : this.#compile(() => pcap.compile(user));
+    const ours = captureFilter(this.#linkType);
+    if (source) {
+      this.#programs.push(this.#compile(() => pcap.compile(ours)));
+    } else if (deferFilter) {
+      this.#deferred = this.#compile(() => pcap.compile(ours));
     } else {
-      this.#compile(() => pcap.setFilter(filter));
+      this.#compile(() => pcap.setFilter(ours));
     }
-    this.filter = filter;
+    if (userProgram) this.#programs.push(userProgram);
+    this.filter = user === undefined ? ours : `${ours}; then (${user})`;
   }
 
-  /** The BPF expression in use. */
+  /** The BPF expressions in use: pulso's, then the user's when there is one. */
   readonly filter: string;
 
   /** Opens `device` for live capture with pulso's filter (and the user's). */
@@ -147,16 +197,116 @@ export class CaptureSession {
   }
 
   /**
-   * Opens a capture file (`-` for stdin). With `timed`, the first packet is read before the
-   * filter is installed, so that capture time starts at the file's first packet.
+   * Opens a capture file, or `-` for stdin. A regular file is read by libpcap directly; a
+   * stream (pipe, FIFO, terminal, socket) is read by pulso without blocking and handed to
+   * libpcap a whole record at a time, so that a silent writer never holds the process. The
+   * path is opened once. Throws {@link PcapError} when it cannot be read, and
+   * {@link StoppedError} when `signal` aborts while a stream's first bytes are awaited.
    */
-  static openFile(
+  static async openFile(
     path: string,
     counter: ConnectionCounter,
-    userFilter?: string,
-    timed = false,
-  ): CaptureSession {
-    return CaptureSession.#open(Pcap.openOffline(path), counter, false, userFilter, timed);
+    options: FileOptions = {},
+  ): Promise<CaptureSession> {
+    const timed = options.timed ?? false;
+    let file: Deno.FsFile | undefined;
+    let reader: Readable;
+    let regular: boolean;
+    if (path === "-") {
+      reader = Deno.stdin;
+      // What stdin is (Linux, macOS: /dev/stdin is the descriptor itself); a stream when unsure.
+      regular = !Deno.stdin.isTerminal() && await isRegular(() => Deno.stat("/dev/stdin"));
+    } else {
+      const opened = await abortable(
+        Deno.open(path, { read: true }).catch((e) => {
+          // Paths such as /dev/stdin and /dev/fd/N (`-r <(…)`), which Deno's permissions
+          // refuse whatever --allow-read says, are opened through the C library instead.
+          if (e instanceof Deno.errors.NotCapable) return undefined;
+          throw new PcapError(`Cannot read ${quote(path)}: ${osMessage(e)}`);
+        }),
+        options.signal,
+        (f) => f?.close(),
+      );
+      if (opened === undefined) {
+        return await CaptureSession.#openDescriptor(path, counter, options);
+      }
+      file = opened;
+      let info: Deno.FileInfo;
+      try {
+        info = await file.stat();
+      } catch (e) {
+        file.close();
+        throw new PcapError(`Cannot read ${quote(path)}: ${osMessage(e)}`);
+      }
+      if (info.isDirectory) {
+        file.close();
+        throw new PcapError(`Cannot read ${quote(path)}: Is a directory`);
+      }
+      regular = info.isFile;
+      reader = file;
+    }
+    if (regular || !canFeedStreams()) {
+      file?.close();
+      return CaptureSession.#open(Pcap.openOffline(path), counter, false, options.filter, timed);
+    }
+    return await CaptureSession.#openStream(
+      path,
+      reader,
+      file,
+      counter,
+      options,
+    );
+  }
+
+  /** {@link openFile} through a file descriptor that the C library opened. */
+  static async #openDescriptor(
+    path: string,
+    counter: ConnectionCounter,
+    options: FileOptions,
+  ): Promise<CaptureSession> {
+    const timed = options.timed ?? false;
+    const descriptor = await abortable(Descriptor.open(path), options.signal, (d) => d?.close());
+    // libpcap words the error (its own open fails as the C library's did).
+    if (!descriptor) {
+      return CaptureSession.#open(Pcap.openOffline(path), counter, false, options.filter, timed);
+    }
+    if (descriptor.seekable || !canFeedStreams()) {
+      const buffer = new Uint8Array(READ_BUFFER_SIZE);
+      const file = descriptor.toFile(buffer);
+      if (!file) {
+        descriptor.close();
+        throw new PcapError(`Cannot read ${quote(path)}: cannot make a C stream`);
+      }
+      const pcap = Pcap.openCFile(path, file, buffer);
+      return CaptureSession.#open(pcap, counter, false, options.filter, timed);
+    }
+    return await CaptureSession.#openStream(path, descriptor, descriptor, counter, options);
+  }
+
+  /** {@link openFile} of a stream: read here, handed to libpcap a record at a time. */
+  static async #openStream(
+    name: string,
+    reader: Readable,
+    owned: { close(): void } | undefined,
+    counter: ConnectionCounter,
+    options: FileOptions,
+  ): Promise<CaptureSession> {
+    const source = new StreamSource(reader, owned);
+    try {
+      await source.open(options.signal);
+      const pcap = Pcap.openStream(name, source.fed);
+      return CaptureSession.#open(
+        pcap,
+        counter,
+        false,
+        options.filter,
+        options.timed ?? false,
+        source,
+      );
+    } catch (e) {
+      source.close();
+      throw e;
+    }
   }
 
   static #open(
@@ -165,11 +315,13 @@ export class CaptureSession {
     live: boolean,
     userFilter: string | undefined,
     deferFilter: boolean,
+    source?: StreamSource,
   ): CaptureSession {
     try {
-      return new CaptureSession(pcap, counter, live, userFilter, deferFilter);
+      return new CaptureSession(pcap, counter, live, userFilter, deferFilter, source);
     } catch (e) {
       pcap.close();
+      source?.close();
       throw e;
     }
   }
@@ -189,7 +341,11 @@ export class CaptureSession {
     return this.#pcap.linkTypeName;
   }
 
-  /** Captures until a limit, an abort, the end of the file or a read error. */
+  /**
+   * Captures until a limit, an abort, the end of the file or a read error. A read error
+   * (a damaged file, a device that went away) ends the capture with what was counted: the
+   * summary carries it.
+   */
   run(limits: CaptureLimits = {}): Promise<CaptureSummary> {
     return this.#live ? this.#runLive(limits) : this.#runFile(limits);
   }
@@ -197,6 +353,7 @@ export class CaptureSession {
   /** Closes the capture; idempotent. */
   close(): void {
     this.#pcap.close();
+    this.#source?.close();
   }
 
   /** Same as {@link close}, for `using`. */
@@ -214,6 +371,7 @@ export class CaptureSession {
     const wake = () => waiter.wake();
     signal?.addEventListener("abort", wake, { once: true });
     let reason: EndReason = "stopped";
+    let error: PcapError | undefined;
     try {
       // Waits left before going back to poll(2) when no packet comes, and the next wait.
       let busy = 0;
@@ -221,7 +379,7 @@ export class CaptureSession {
       let since = performance.now();
       let packets = this.#packets;
       while (!signal?.aborted) {
-        const status = this.#drain(limit, Infinity);
+        const status = this.#drain(limit, Infinity, BATCH);
         if (status === DRAINED_LIMIT) {
           reason = "connection-limit";
           break;
@@ -249,34 +407,57 @@ export class CaptureSession {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
         // over only when its timeout expires: wait for it, so that nothing seen is lost.
         await sleep(FINAL_DRAIN_MS);
-        while (this.#drain(limit, Infinity) === DRAINED_MORE);
+        while (this.#drain(limit, Infinity, BATCH) === DRAINED_MORE);
         if (this.#counter.total >= limit) reason = "connection-limit";
       }
+    } catch (e) {
+      // The device went away, or another read error: what was counted still counts.
+      if (!(e instanceof PcapError)) throw e;
+      error = e;
+      reason = "error";
     } finally {
       signal?.removeEventListener("abort", wake);
     }
-    return this.#summary(reason, pcap.stats());
+    let stats: CaptureStats | undefined;
+    try {
+      stats = pcap.stats();
+    } catch {
+      // No statistics from a handle whose device is gone.
+    }
+    return { ...this.#summary(reason, stats), ...(error ? { error } : {}) };
   }
 
   async #runFile(limits: CaptureLimits): Promise<CaptureSummary> {
     const signal = limits.signal;
     const limit = limits.connectionLimit ?? Infinity;
+    const source = this.#source;
     let deadline = Infinity;
     using turns = new Turns();
     try {
-      if (limits.timeLimit !== undefined || this.#deferredFilter !== undefined) {
+      if (limits.timeLimit !== undefined || this.#deferred !== undefined) {
         // Capture time starts at the first packet of the file, filtered or not.
-        if (this.#pcap.next() !== NextResult.PACKET) return this.#summary("end-of-file");
+        if (source && !(await source.awaitRecord(signal))) return this.#summary("stopped");
+        const status = this.#pcap.next();
+        source?.took(status);
+        if (status !== NextResult.PACKET) return this.#summary("end-of-file");
         if (limits.timeLimit !== undefined) deadline = this.#time() + limits.timeLimit;
-        if (this.#pcap.matches() && this.#count(limit)) return this.#summary("connection-limit");
-        if (this.#deferredFilter !== undefined) {
-          const filter = this.#deferredFilter;
-          this.#compile(() => this.#pcap.setFilter(filter));
+        const deferred = this.#deferred;
+        if (deferred === undefined || this.#pcap.matches(deferred)) {
+          if (this.#count(limit)) return this.#summary("connection-limit");
+        }
+        if (deferred !== undefined) {
+          const ours = captureFilter(this.#linkType);
+          this.#compile(() => this.#pcap.setFilter(ours));
         }
       }
       for (;;) {
         if (signal?.aborted) return this.#summary("stopped");
-        const status = this.#drain(limit, deadline);
+        let budget = BATCH;
+        if (source) {
+          if (!(await source.awaitRecord(signal))) return this.#summary("stopped");
+          budget = Math.min(BATCH, source.records);
+        }
+        const status = this.#drain(limit, deadline, budget);
         if (status === DRAINED_LIMIT) return this.#summary("connection-limit");
         if (status === DRAINED_DEADLINE) return this.#summary("time-limit");
         if (status === DRAINED_END) return this.#summary("end-of-file");
@@ -289,13 +470,15 @@ export class CaptureSession {
   }
 
   /**
-   * Reads up to {@link BATCH} packets. The hot path: no allocation, no BigInt, no strings.
+   * Reads up to `budget` packets. The hot path: no allocation, no BigInt, no strings.
    * Packets at or past `deadline` (capture seconds) end the capture uncounted.
    */
-  #drain(limit: number, deadline: number): number {
+  #drain(limit: number, deadline: number, budget: number): number {
     const pcap = this.#pcap;
-    for (let i = 0; i < BATCH; i++) {
+    const source = this.#source;
+    for (let i = 0; i < budget; i++) {
       const status = pcap.next();
+      if (source) source.took(status);
       if (status !== NextResult.PACKET) {
         return status === NextResult.END ? DRAINED_END : DRAINED_EMPTY;
       }
@@ -307,6 +490,10 @@ export class CaptureSession {
 
   /** Decodes and counts the current packet; true when the connection limit is reached. */
   #count(limit: number): boolean {
+    const programs = this.#programs;
+    for (let i = 0; i < programs.length; i++) {
+      if (!this.#pcap.matches(programs[i])) return false;
+    }
     this.#packets++;
     const frame = this.#pcap.frame;
     const verdict = this.#decode(frame, frame.length, this.#decoded);
@@ -323,9 +510,9 @@ export class CaptureSession {
     return this.#pcap.seconds + this.#pcap.microseconds / 1e6;
   }
 
-  #compile(install: () => void): void {
+  #compile<T>(install: () => T): T {
     try {
-      install();
+      return install();
     } catch (e) {
       if (e instanceof PcapError) throw new FilterError(e.message);
       throw e;
@@ -385,4 +572,151 @@ class Turns {
     this.#channel.port1.close();
     this.#channel.port2.close();
   }
+}
+
+/**
+ * A capture stream read without blocking, whose bytes go to libpcap through a {@link FedStream}
+ * as far as whole records have arrived ({@link RecordFraming}). Reads one chunk at a time, and
+ * only while libpcap has no whole record to read: what is buffered stays within one record
+ * and one chunk.
+ */
+class StreamSource {
+  readonly fed = new FedStream();
+  readonly #framing = new RecordFraming();
+  readonly #reader: Readable;
+  readonly #file: { close(): void } | undefined;
+  readonly #buffer = new Uint8Array(STREAM_CHUNK);
+  /** Packet records libpcap has read. */
+  #reads = 0;
+  #pending: Promise<void> | undefined;
+  #error: PcapError | undefined;
+  #closed = false;
+
+  constructor(reader: Readable, file: { close(): void } | undefined) {
+    this.#reader = reader;
+    this.#file = file;
+  }
+
+  /** Packet records libpcap can read now without waiting (Infinity once the stream ended). */
+  get records(): number {
+    return this.#framing.ready - this.#reads;
+  }
+
+  /** Reads until libpcap can open the stream; throws {@link StoppedError} when aborted. */
+  async open(signal: AbortSignal | undefined): Promise<void> {
+    while (!this.#framing.opened) {
+      if (!(await this.#more(signal))) throw new StoppedError();
+    }
+  }
+
+  /** Reads until a record is there; false when aborted. Throws a read error as PcapError. */
+  async awaitRecord(signal: AbortSignal | undefined): Promise<boolean> {
+    while (this.records <= 0) {
+      if (!(await this.#more(signal))) return false;
+    }
+    return true;
+  }
+
+  /** Notes the result of one `pcap_next_ex`. */
+  took(status: number): void {
+    if (status === NextResult.PACKET) this.#reads++;
+  }
+
+  /** Closes the file read (not stdin) and the stream when libpcap did not take it. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#file?.close();
+    } catch {
+      // Already closed.
+    }
+    this.fed.close();
+  }
+
+  async #more(signal: AbortSignal | undefined): Promise<boolean> {
+    if (this.#error) throw this.#error;
+    if (signal?.aborted) return false;
+    this.#pending ??= this.#read();
+    try {
+      await abortable(this.#pending, signal);
+    } catch (e) {
+      if (e instanceof StoppedError) return false;
+      throw e;
+    }
+    this.#pending = undefined;
+    if (this.#error) throw this.#error;
+    return true;
+  }
+
+  /** One read; never rejects (an error is kept for {@link #more}). */
+  async #read(): Promise<void> {
+    let n: number | null;
+    try {
+      n = await this.#reader.read(this.#buffer);
+    } catch (e) {
+      if (this.#closed) return;
+      this.#error = new PcapError(`Cannot read the capture stream: ${osMessage(e)}`);
+      return;
+    }
+    if (n === null) {
+      this.#framing.end();
+      this.fed.end();
+    } else if (n > 0) {
+      const bytes = this.#buffer.slice(0, n);
+      this.#framing.push(bytes);
+      this.fed.push(bytes);
+    }
+  }
+}
+
+/**
+ * Resolves as `promise` does, or rejects with {@link StoppedError} as soon as `signal` aborts;
+ * a value that comes after that goes to `cleanup`.
+ */
+function abortable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  cleanup?: (value: T) => void,
+): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.then((v) => cleanup?.(v), () => {});
+    return Promise.reject(new StoppedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    let stopped = false;
+    const onAbort = () => {
+      stopped = true;
+      reject(new StoppedError());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        if (stopped) cleanup?.(value);
+        else resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        if (!stopped) reject(error);
+      },
+    );
+  });
+}
+
+/** Whether what `stat` describes is a regular file (false when it cannot tell). */
+async function isRegular(stat: () => Promise<Deno.FileInfo>): Promise<boolean> {
+  try {
+    return (await stat()).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** The system's words for an I/O error, without Deno's decoration ("(os error 2): open …"). */
+function osMessage(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const cut = text.search(/ \(os error \d+\)/);
+  return escapeControls(cut < 0 ? text : text.slice(0, cut));
 }

@@ -2,7 +2,7 @@
  * Pseudonymisation of source addresses: HMAC (RFC 2104) over BLAKE2b with an 8-byte digest.
  *
  * The digest-length parameter of BLAKE2b is 8 (this is not a truncated BLAKE2b-512), the key is
- * the UTF-8 encoding of the secret and the message is the address in network byte order. The
+ * the UTF-8 encoding of the secret (or its bytes as given, when it is not text) and the message is the address in network byte order. The
  * result, as 16 lowercase hex digits, equals what the original pulso printed.
  *
  * @module
@@ -36,10 +36,13 @@ export function toHex(bytes: Uint8Array): string {
 export class KeyedHasher {
   readonly #key: Uint8Array;
 
-  /** Binds the hasher to `secret`; throws a `RangeError` when it is empty. */
-  constructor(secret: string) {
+  /**
+   * Binds the hasher to `secret`: text (keyed with its UTF-8 bytes) or bytes as they are.
+   * Throws a `RangeError` when it is empty.
+   */
+  constructor(secret: string | Uint8Array) {
     if (secret.length === 0) throw new RangeError("The secret must not be empty");
-    this.#key = new TextEncoder().encode(secret);
+    this.#key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret.slice();
   }
 
   /** HMAC-BLAKE2b-64 of `address` (4 or 16 bytes, network order) as 16 hex digits. */

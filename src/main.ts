@@ -6,6 +6,8 @@
  *
  * @module
  */
+// First: a stop signal that comes while pulso starts must not kill it.
+import { receivedSignal, stopSignal } from "./stop_signals.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import {
   LibpcapLoadError,
@@ -13,15 +15,19 @@ import {
   listDevices,
   PcapError,
   PcapStatus,
+  takeLoadWarnings,
 } from "../ffi/libpcap.ts";
-import { processAgeMs } from "../ffi/libc.ts";
+import { environmentBytes, processAgeMs } from "../ffi/libc.ts";
 import {
   CaptureSession,
   type CaptureSummary,
   FilterError,
   FINAL_DRAIN_MS,
+  StoppedError,
   UnsupportedLinkTypeError,
 } from "./capture.ts";
+import { EnvironmentError, readVariable, safeEnvironment, VARIABLES } from "./environment.ts";
+import { quote } from "./quote.ts";
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
 import { ConnectionCounter } from "./counter.ts";
 import { buildDigest, clearSource, formatDigest, type SourceNamer } from "./digest.ts";
@@ -32,7 +38,10 @@ export const Exit = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 const encoder = new TextEncoder();
 
-/** Writes all of `text` to a stream; false when the reader is gone (closed pipe). */
+/**
+ * Writes all of `text` to a stream; false when the reader is gone (closed pipe). Other write
+ * errors (a full disk) are thrown.
+ */
 function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): boolean {
   let bytes = encoder.encode(text);
   try {
@@ -44,14 +53,35 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): b
   }
 }
 
+/** Writes to stderr; a closed or full stderr is ignored: it never changes the exit status. */
+function tell(text: string): void {
+  try {
+    writeAll(Deno.stderr, text);
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
 function fail(message: string): number {
-  writeAll(Deno.stderr, `error: ${message}\n`);
+  tell(`error: ${message}\n`);
   return Exit.FAILURE;
 }
 
 function usageError(message: string): number {
-  writeAll(Deno.stderr, `error: ${message}\n\n${USAGE}\n\nFor more information, try '--help'.\n`);
+  tell(`error: ${message}\n\n${USAGE}\n\nFor more information, try '--help'.\n`);
   return Exit.USAGE;
+}
+
+/** Writes to stdout; false when it cannot (a full disk: said on stderr), true otherwise. */
+function output(text: string): boolean {
+  try {
+    writeAll(Deno.stdout, text);
+    return true;
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.replace(/ \(os error \d+\).*$/, "") : String(e);
+    fail(`Cannot write to stdout: ${reason}`);
+    return false;
+  }
 }
 
 /** Runs pulso with `args`; resolves to the exit status. */
@@ -65,16 +95,21 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   switch (command.kind) {
     case "help":
-      writeAll(Deno.stdout, HELP);
-      return Exit.OK;
+      return output(HELP) ? Exit.OK : Exit.FAILURE;
     case "version":
-      writeAll(Deno.stdout, `pulso ${denoJson.version}\n`);
-      return Exit.OK;
-    case "list-devices":
-      return printDevices();
-    case "count":
-      return await count(command.options);
+      return output(`pulso ${denoJson.version}\n`) ? Exit.OK : Exit.FAILURE;
   }
+  // Every variable is checked before any is used: a value that is not UTF-8 is named, never
+  // shown.
+  try {
+    for (const name of VARIABLES) if (name !== "PULSO_SECRET") readVariable(name);
+  } catch (e) {
+    if (e instanceof EnvironmentError) return usageError(e.message);
+    throw e;
+  }
+  setupLogging(safeEnvironment());
+  if (command.kind === "list-devices") return printDevices();
+  return await count(command.options);
 }
 
 function printDevices(): number {
@@ -87,67 +122,84 @@ function printDevices(): number {
       out += `${i + 1}.${d.name}${d.description ? ` (${d.description})` : ""}` +
         `${flags ? ` [${flags}]` : ""}\n`;
     });
-    writeAll(Deno.stdout, out);
-    return Exit.OK;
+    return output(out) ? Exit.OK : Exit.FAILURE;
   } catch (e) {
     if (e instanceof LibpcapLoadError || e instanceof PcapError) return fail(e.message);
     throw e;
   }
 }
 
+/** The secret: text, or its bytes when it is not UTF-8 (as the original tool read it). */
+function readSecret(): string | Uint8Array | undefined {
+  try {
+    return Deno.env.get("PULSO_SECRET");
+  } catch {
+    // Not UTF-8 (Deno's error would quote the secret): the bytes, from the C library.
+    const bytes = environmentBytes("PULSO_SECRET");
+    if (bytes === undefined) throw new EnvironmentError("PULSO_SECRET");
+    return bytes;
+  }
+}
+
 async function count(options: CountOptions): Promise<number> {
-  let secret: string | undefined;
+  let secret: string | Uint8Array | undefined;
   if (!options.noHash) {
-    secret = Deno.env.get("PULSO_SECRET");
-    if (!secret) {
+    try {
+      secret = readSecret();
+    } catch (e) {
+      if (e instanceof EnvironmentError) return usageError(e.message);
+      throw e;
+    }
+    if (!secret || secret.length === 0) {
       return usageError(
         "the environment variable PULSO_SECRET must be set to a non-empty secret " +
           "(or use --no-hash to print addresses in clear)",
       );
     }
   }
-  setupLogging(Deno.env);
-
-  // Signals stop the capture (and the digest is printed) from now on.
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
-  try {
-    return await countUntilStopped(options, secret, stop);
-  } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
-  }
+  // The stop signals stay caught until the process exits: a second one, while the digest is
+  // written, must not kill pulso either.
+  return await countUntilStopped(options, secret);
 }
 
 async function countUntilStopped(
   options: CountOptions,
-  secret: string | undefined,
-  stop: AbortController,
+  secret: string | Uint8Array | undefined,
 ): Promise<number> {
   const counter = new ConnectionCounter();
+  // Stops the capture: a signal, or the live time limit.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  stopSignal.addEventListener("abort", onSignal, { once: true });
+  if (stopSignal.aborted) stop.abort();
+  let timedOut = false;
   let session: CaptureSession;
   try {
     session = options.read !== undefined
-      ? CaptureSession.openFile(
-        options.read,
-        counter,
-        options.filter,
-        options.timeLimit !== undefined,
-      )
+      ? await CaptureSession.openFile(options.read, counter, {
+        ...(options.filter !== undefined ? { filter: options.filter } : {}),
+        timed: options.timeLimit !== undefined,
+        signal: stop.signal,
+      })
       : CaptureSession.openLive(options.device!, counter, options.filter);
   } catch (e) {
+    for (const warning of takeLoadWarnings()) log.info(warning);
+    if (e instanceof StoppedError) {
+      log.info(`Stopped by ${receivedSignal() ?? "a signal"} before the capture was open`);
+      return Exit.OK;
+    }
     if (e instanceof FilterError) return usageError(e.message);
-    if (e instanceof PcapError) return fail(explainOpenError(e));
+    if (e instanceof PcapError) return fail(explainOpenError(e, options.read === undefined));
     if (e instanceof LibpcapLoadError || e instanceof UnsupportedLinkTypeError) {
-      return fail(`${e.message}${options.read ? ` in '${options.read}'` : ""}`);
+      return fail(`${e.message}${options.read ? ` in ${quote(options.read)}` : ""}`);
     }
     throw e;
   }
+  for (const warning of takeLoadWarnings()) log.info(warning);
 
   const source = options.read !== undefined
-    ? `file '${options.read}'`
-    : `device '${options.device}'`;
+    ? `file ${quote(options.read)}`
+    : `device ${quote(options.device!)}`;
   log.info(`Capturing on ${source}, link type ${session.linkTypeName}, ${libraryVersion()}`);
   log.info(`Filter: ${session.filter}`);
   if (session.warning) log.warn(`libpcap: ${session.warning}`);
@@ -158,7 +210,10 @@ async function countUntilStopped(
     // that waits for the kernel's buffer timeout: start it that much earlier.
     const age = Math.max(processAgeMs() ?? 0, performance.now());
     cancelTimer = setLongTimeout(
-      () => stop.abort(),
+      () => {
+        timedOut = true;
+        stop.abort();
+      },
       options.timeLimit * 1000 - age - FINAL_DRAIN_MS,
     );
   }
@@ -176,8 +231,10 @@ async function countUntilStopped(
     });
   } finally {
     cancelTimer();
+    stopSignal.removeEventListener("abort", onSignal);
     session.close();
   }
+  const reason = summary.reason === "stopped" && timedOut ? "time-limit" : summary.reason;
 
   if (summary.stats) {
     const { received, dropped, ifDropped } = summary.stats;
@@ -186,26 +243,31 @@ async function countUntilStopped(
     );
   }
   log.info(
-    `${summary.packets} packets decoded, ${summary.malformed} malformed, ${counter.total} connections (${summary.reason})`,
+    `${summary.packets} packets decoded, ${summary.malformed} malformed, ${counter.total} connections (${reason})`,
   );
 
   const name = secret === undefined ? clearSource : await hashedSource(secret);
   const digest = formatDigest(buildDigest(counter.entries(), name));
-  writeAll(Deno.stdout, digest);
+  if (!output(digest)) return Exit.FAILURE;
   if (summary.error) {
-    return fail(`Damaged capture file '${options.read}': ${summary.error.message}`);
+    return fail(
+      options.read !== undefined
+        ? `Damaged capture file ${quote(options.read)}: ${summary.error.message}`
+        : `Capture on ${quote(options.device!)} failed: ${summary.error.message}`,
+    );
   }
   return Exit.OK;
 }
 
 /** Names sources by their keyed hash; the hashing code is loaded only when a digest needs it. */
-async function hashedSource(secret: string): Promise<SourceNamer> {
+async function hashedSource(secret: string | Uint8Array): Promise<SourceNamer> {
   const { KeyedHasher } = await import("./keyed_hash.ts");
   const hasher = new KeyedHasher(secret);
   return (address) => hasher.hash(address);
 }
 
-function explainOpenError(e: PcapError): string {
+function explainOpenError(e: PcapError, live: boolean): string {
+  if (!live) return e.message;
   if (
     e.status === PcapStatus.PERM_DENIED || e.status === PcapStatus.PROMISC_PERM_DENIED ||
     /permission|not permitted/i.test(e.message)
@@ -238,6 +300,10 @@ if (import.meta.main) {
   } catch (e) {
     status = fail(e instanceof Error ? e.message : String(e));
   }
-  await flushLogs();
+  try {
+    await flushLogs();
+  } catch {
+    // The log could not be written: it never changes the status.
+  }
   Deno.exit(status);
 }

@@ -19,6 +19,7 @@ export const PULSO_RUN = [
   "--quiet",
   "--no-prompt",
   "--allow-ffi",
+  "--allow-read",
   "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
   `${ROOT}src/main.ts`,
 ];
