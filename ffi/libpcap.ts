@@ -538,7 +538,9 @@ export class Pcap {
     }
     const handle = lib.pcap_fopen_offline(stream.file, errbuf);
     if (!handle) {
-      // libpcap closed the stream.
+      // pcap_fopen_offline leaves the stream open when it fails (pcap_open_offline closes only
+      // the file it opened itself): close it, then release its callback.
+      closeFile(stream.file);
       stream.close();
       throw new PcapError(`Cannot read ${quote(name)}: ${errorText(errbuf)}`);
     }

@@ -666,6 +666,14 @@ class StreamSource {
       const bytes = this.#buffer.slice(0, n);
       this.#framing.push(bytes);
       this.fed.push(bytes);
+      // Blocks that libpcap passes over (or fails on) count no read: a stream of nothing else
+      // must not be buffered without bound. Beyond the longest read and a chunk, give up.
+      const limit = this.#framing.longestRead + STREAM_CHUNK;
+      if (this.records <= 0 && this.fed.buffered > limit) {
+        this.#error = new PcapError(
+          `Cannot read the capture stream: more than ${limit} bytes with no packet in them`,
+        );
+      }
     }
   }
 }

@@ -103,6 +103,8 @@ export class RecordFraming {
   #opened = false;
   #ready = 0;
   #ended = false;
+  /** pcapng: the first SHB has a version libpcap refuses once it has read the block. */
+  #badVersion = false;
   #format: "unknown" | "pcap" | "pcapng" | undefined;
 
   /** Whether libpcap can open the stream without waiting for more bytes. */
@@ -113,6 +115,14 @@ export class RecordFraming {
   /** Packet reads libpcap can make without waiting (Infinity once the stream ended). */
   get ready(): number {
     return this.#ended ? Infinity : this.#ready;
+  }
+
+  /**
+   * The most bytes one read can take before libpcap refuses it (a record header and the
+   * longest record, or the longest block): what may be buffered while no read is ready.
+   */
+  get longestRead(): number {
+    return this.#format === "pcap" ? this.#recordHeader + this.#maxSnaplen : this.#maxBlock;
   }
 
   /** The format seen in the first bytes, once known. */
@@ -246,14 +256,22 @@ export class RecordFraming {
   }
 
   #parseShbStart(): void {
-    const magic = this.#u32(8, true);
-    if (magic === BYTE_ORDER_MAGIC) this.#littleEndian = true;
-    else if (this.#u32(8, false) === BYTE_ORDER_MAGIC) this.#littleEndian = false;
-    else return this.#refuse();
-    const length = this.#u32(4);
-    if (length < 28 || length > SHB_INSANE_MAX) return this.#refuse();
+    if (this.#need === 12) {
+      const magic = this.#u32(8, true);
+      if (magic === BYTE_ORDER_MAGIC) this.#littleEndian = true;
+      else if (this.#u32(8, false) === BYTE_ORDER_MAGIC) this.#littleEndian = false;
+      else return this.#refuse();
+      const length = this.#u32(4);
+      if (length < 28 || length > SHB_INSANE_MAX) return this.#refuse();
+      // The version, which libpcap checks once it has read the whole block.
+      this.#need = 16;
+      return;
+    }
+    const major = this.#u16(12);
+    const minor = this.#u16(14);
+    this.#badVersion = !(major === 1 && (minor === 0 || minor === 2));
     this.#blockType = BT_SHB;
-    this.#skipThen(length - 12, State.BLOCK_HEADER);
+    this.#skipThen(this.#u32(4) - 16, State.BLOCK_HEADER);
   }
 
   #parseBlockHeader(): void {
@@ -279,6 +297,12 @@ export class RecordFraming {
     if (this.#format === "pcap") {
       this.#ready++;
     } else if (!this.#opened) {
+      // libpcap fails the open once it has read an SHB of a version it does not read.
+      if (type === BT_SHB && this.#badVersion) {
+        this.#opened = true;
+        this.#state = State.DONE;
+        return;
+      }
       // pcapng's opening reads blocks up to the first IDB; a packet before it is an error.
       if (type === BT_IDB || type === BT_EPB || type === BT_SPB || type === BT_PB) {
         this.#opened = true;

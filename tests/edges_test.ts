@@ -25,6 +25,29 @@ async function sh(script: string, env: Record<string, string> = {}) {
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
+/**
+ * The output of `child`, which must end within `ms` milliseconds: else it is killed and the
+ * test fails (a pulso that ignores a signal must not hang the suite).
+ */
+async function outputWithin(child: Deno.ChildProcess, ms: number): Promise<Deno.CommandOutput> {
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Ended meanwhile.
+    }
+  }, ms);
+  try {
+    const out = await child.output();
+    assert.ok(!late, `still running ${ms} ms after the signal`);
+    return out;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function assertOneLine(stderr: string): void {
   assert.equal(stderr.trimEnd().split("\n").length, 1, `one line expected, got:\n${stderr}`);
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
@@ -94,7 +117,7 @@ Deno.test("a FIFO without a writer: SIGTERM ends pulso at once with exit 0", asy
     await sleep(1000);
     const start = performance.now();
     child.kill("SIGTERM");
-    const out = await child.output();
+    const out = await outputWithin(child, 3000);
     const ms = performance.now() - start;
     assert.equal(out.code, 0, decoder.decode(out.stderr));
     assert.equal(decoder.decode(out.stdout), "");
@@ -164,7 +187,7 @@ Deno.test("a pipe, a FIFO and /dev/fd/N give the digest of a regular file", asyn
     for (let at = 0; at < limit; at += step) await writer.write(bytes.subarray(at, at + step));
     if (step === 1) await writer.write(bytes.subarray(limit));
     await writer.close();
-    const out = await child.output();
+    const out = await outputWithin(child, 3000);
     assert.equal(out.code, 0, decoder.decode(out.stderr));
     assert.equal(decoder.decode(out.stdout), expected, `${step} bytes at a time`);
   }
@@ -190,7 +213,7 @@ Deno.test("a signal while the writer is silent prints the digest of the records 
     await sleep(800);
     const start = performance.now();
     child.kill(signal);
-    const out = await child.output();
+    const out = await outputWithin(child, 3000);
     const ms = performance.now() - start;
     assert.equal(out.code, 0, `${signal}: ${decoder.decode(out.stderr)}`);
     assert.equal(decoder.decode(out.stdout), expected, signal);
@@ -211,7 +234,7 @@ Deno.test({
     }).spawn();
     await sleep(1500);
     child.kill("SIGHUP");
-    const out = await child.output();
+    const out = await outputWithin(child, 3000);
     assert.equal(out.code, 0, decoder.decode(out.stderr));
     assert.match(decoder.decode(out.stderr), /connections \(stopped\)/);
   },
@@ -242,7 +265,9 @@ Deno.test("a signal as soon as JavaScript runs stops pulso with exit 0, not by t
           } catch {
             // Already ended (it should not).
           }
+          const killer = setTimeout(() => child.kill("SIGKILL"), 3000);
           if ((await child.status).code === 0) ok++;
+          clearTimeout(killer);
         }
         if (ok === 3) return ms;
       }
@@ -397,7 +422,7 @@ Deno.test({
       }
       await sleep(500);
       await must("ip", "-n", a, "link", "del", "va");
-      const out = await child.output();
+      const out = await outputWithin(child, 3000);
       const stderr = decoder.decode(out.stderr);
       assert.equal(out.code, 1, stderr);
       assert.equal(decoder.decode(out.stdout), "10.77.0.2:3 7002:2 7001:1\n");

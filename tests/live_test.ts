@@ -121,37 +121,61 @@ const libc = root
   })
   : undefined;
 
-Deno.test({
-  name: "an IPv6 SYN carrying a hop-by-hop header is counted",
-  ignore: !libc,
-  fn: async () => {
-    const c = libc!.symbols;
-    using a = listen("::1");
-    // No port in the filter: libpcap's `port` does not look past extension headers.
-    const live = await spawnPulso(["-d", "lo", "-c", "1", "-f", "ip6"]);
-    const AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000;
-    const IPPROTO_IPV6 = 41, IPV6_HOPOPTS = 54;
-    const fd = c.socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    assert.ok(fd >= 0, "socket");
-    try {
-      // Next header (set by the kernel), length 0 (8 bytes), then a PadN option of 4 bytes.
-      const hopByHop = new Uint8Array([0, 0, 1, 4, 0, 0, 0, 0]);
-      assert.equal(c.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, hopByHop, 8), 0, "setsockopt");
-      // struct sockaddr_in6 { family, port (network order), flowinfo, ::1, scope id }
-      const address = new Uint8Array(28);
-      const view = new DataView(address.buffer);
-      view.setUint16(0, AF_INET6, true);
-      view.setUint16(2, a.port, false);
-      address[23] = 1;
-      c.connect(fd, address, 28); // non-blocking: EINPROGRESS, the SYN is on its way
-      const run = await live.done;
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal(run.stdout, `${hashOf("::1")}:1 ${a.port}:1\n`);
-    } finally {
-      c.close(fd);
-    }
-  },
-});
+/**
+ * A hop-by-hop options header of `bytes` bytes (a multiple of 8; Linux takes at most 8 options in it, so at most about 2 KiB): its next header
+ * (set by the kernel), its length, then options of an unknown type that a receiver skips.
+ */
+function hopByHop(bytes: number): Uint8Array {
+  const header = new Uint8Array(bytes);
+  header[1] = bytes / 8 - 1;
+  let at = 2;
+  while (at < bytes) {
+    const left = bytes - at;
+    if (left === 1) break; // Pad1 (a zero byte)
+    const length = Math.min(255, left - 2);
+    header[at] = 0x1e; // experimental option type, skipped when unknown (RFC 4727)
+    header[at + 1] = length;
+    at += 2 + length;
+  }
+  return header;
+}
+
+for (const bytes of [8, 1024, 1536]) {
+  Deno.test({
+    name: `an IPv6 SYN carrying a ${bytes}-byte hop-by-hop header is counted live`,
+    ignore: !libc,
+    fn: async () => {
+      const c = libc!.symbols;
+      using a = listen("::1");
+      // No port in the filter: libpcap's `port` does not look past extension headers.
+      const live = await spawnPulso(["-d", "lo", "-c", "1", "-f", "ip6"]);
+      const AF_INET6 = 10, SOCK_STREAM = 1, SOCK_NONBLOCK = 0o4000;
+      const IPPROTO_IPV6 = 41, IPV6_HOPOPTS = 54;
+      const fd = c.socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      assert.ok(fd >= 0, "socket");
+      try {
+        const options = hopByHop(bytes);
+        assert.equal(
+          c.setsockopt(fd, IPPROTO_IPV6, IPV6_HOPOPTS, options, options.length),
+          0,
+          "setsockopt",
+        );
+        // struct sockaddr_in6 { family, port (network order), flowinfo, ::1, scope id }
+        const address = new Uint8Array(28);
+        const view = new DataView(address.buffer);
+        view.setUint16(0, AF_INET6, true);
+        view.setUint16(2, a.port, false);
+        address[23] = 1;
+        c.connect(fd, address, 28); // non-blocking: EINPROGRESS, the SYN is on its way
+        const run = await live.done;
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.stdout, `${hashOf("::1")}:1 ${a.port}:1\n`);
+      } finally {
+        c.close(fd);
+      }
+    },
+  });
+}
 
 Deno.test({
   name: "live equals offline: pulso --read of tcpdump's file prints the live digest",
