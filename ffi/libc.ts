@@ -231,6 +231,24 @@ export function openBufferedFile(path: string, buffer: Uint8Array): Deno.Pointer
 }
 
 /**
+ * Whether the open file descriptor `fd` can seek: a regular file (or a device), which never
+ * makes a reader wait, unlike a pipe, a FIFO, a terminal or a socket. False when unsure.
+ *
+ * @example
+ * ```ts
+ * const stdinIsAFile = isSeekable(0);
+ * ```
+ */
+export function isSeekable(fd: number): boolean {
+  try {
+    const SEEK_CUR = 1;
+    return libc().lseek(fd, 0n, SEEK_CUR) >= 0n;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A file opened by the C library rather than by Deno: for paths that Deno's permissions keep
  * out of reach whatever `--allow-read` says (`/dev/stdin`, `/dev/fd/N` of a shell's process
  * substitution). Opened off the main thread (a FIFO's open waits for its writer), read off it.
@@ -260,8 +278,7 @@ export class Descriptor {
 
   /** Whether it can seek: a regular file (or a device) that never makes a reader wait. */
   get seekable(): boolean {
-    const SEEK_CUR = 1;
-    return this.#fd >= 0 && this.#lib.lseek(this.#fd, 0n, SEEK_CUR) >= 0n;
+    return this.#fd >= 0 && isSeekable(this.#fd);
   }
 
   /** Reads into `p`: the count, or null at end of file. Rejects on a read error. */

@@ -18,7 +18,7 @@ import {
   Pcap,
   PcapError,
 } from "../ffi/libpcap.ts";
-import { canFeedStreams, Descriptor, FedStream, Waiter } from "../ffi/libc.ts";
+import { canFeedStreams, Descriptor, FedStream, isSeekable, Waiter } from "../ffi/libc.ts";
 import { escapeControls, quote } from "./quote.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
@@ -33,14 +33,23 @@ const POLL_MS = 500;
  * Waits between drains while packets keep coming, in milliseconds: more will come, and the
  * kernel's buffer holds them meanwhile. Every wait costs CPU (waking a thread costs tens of
  * microseconds on a virtual machine, and an event-loop turn more), so pulso waits as long as
- * the buffer allows: {@link BUSY_WAIT_PACKETS} packets' worth at the rate just seen, between
- * these bounds. The upper bound leaves most of the default 8 MiB buffer free: the kernel hands
+ * the buffer allows: {@link BUSY_WAIT_PACKETS} packets' worth at the rate just seen, and never
+ * longer than it takes them to fill {@link BUSY_WAIT_RING_SHARE} of the buffer (large packets,
+ * such as SYNs carrying data, fill it sooner), between these bounds. The upper bound leaves most of the default 8 MiB buffer free: the kernel hands
  * it over in 256 KiB blocks, each at least every `DEFAULT_LIVE_OPTIONS.timeoutMs`, so 32
  * blocks last at least 320 ms.
  */
 export const BUSY_WAIT_MS = { min: 5, max: 100 } as const;
 /** Packets to let the kernel's buffer gather between two drains under load. */
 const BUSY_WAIT_PACKETS = 8192;
+/** The share of the kernel's buffer that may fill between two drains under load. */
+const BUSY_WAIT_RING_SHARE = 1 / 4;
+/**
+ * The bytes a packet takes in the kernel's buffer besides its own: TPACKET_V3's frame header
+ * and link address, aligned. Counted twice per packet seen, since on `lo` the kernel also
+ * stores the outgoing copy that libpcap skips.
+ */
+const RING_OVERHEAD = 80;
 /** Waits in a row without a packet before going back to `poll(2)`. */
 const BUSY_WAITS = 3;
 
@@ -155,6 +164,9 @@ export class CaptureSession {
   readonly #source: StreamSource | undefined;
   #packets = 0;
   #malformed = 0;
+  /** Packets read, whatever the user's filter says, and their captured bytes. */
+  #seen = 0;
+  #seenBytes = 0;
 
   private constructor(
     pcap: Pcap,
@@ -214,8 +226,8 @@ export class CaptureSession {
     let regular: boolean;
     if (path === "-") {
       reader = Deno.stdin;
-      // What stdin is (Linux, macOS: /dev/stdin is the descriptor itself); a stream when unsure.
-      regular = !Deno.stdin.isTerminal() && await isRegular(() => Deno.stat("/dev/stdin"));
+      // A file (`-r - < FILE`) goes to libpcap directly; anything else is a stream.
+      regular = !Deno.stdin.isTerminal() && isSeekable(0);
     } else {
       const opened = await abortable(
         Deno.open(path, { read: true }).catch((e) => {
@@ -331,6 +343,11 @@ export class CaptureSession {
     return this.#pcap.warning;
   }
 
+  /** Whether pulso reads the capture as a stream (pipe, FIFO, terminal) and feeds libpcap. */
+  get streamed(): boolean {
+    return this.#source !== undefined;
+  }
+
   /** The link type (DLT value) of the capture. */
   get linkType(): number {
     return this.#linkType;
@@ -377,7 +394,9 @@ export class CaptureSession {
       let busy = 0;
       let waitMs: number = BUSY_WAIT_MS.max;
       let since = performance.now();
-      let packets = this.#packets;
+      let seen = this.#seen;
+      let seenBytes = this.#seenBytes;
+      const ringBudget = DEFAULT_LIVE_OPTIONS.bufferSize * BUSY_WAIT_RING_SHARE;
       while (!signal?.aborted) {
         const status = this.#drain(limit, Infinity, BATCH);
         if (status === DRAINED_LIMIT) {
@@ -389,19 +408,24 @@ export class CaptureSession {
           continue;
         }
         const now = performance.now();
-        const got = this.#packets - packets;
+        const got = this.#seen - seen;
         if (got > 0) {
           busy = BUSY_WAITS;
-          // As long as the rate just seen lets the buffer gather BUSY_WAIT_PACKETS packets.
-          const rate = got / Math.max(now - since, 1);
+          // As long as the rate just seen lets the buffer gather BUSY_WAIT_PACKETS packets,
+          // and fill no more than its share of the buffer.
+          const elapsed = Math.max(now - since, 1);
+          const byCount = BUSY_WAIT_PACKETS / (got / elapsed);
+          const ringBytes = 2 * (this.#seenBytes - seenBytes + got * RING_OVERHEAD);
+          const bySize = ringBudget / (ringBytes / elapsed);
           waitMs = Math.round(
-            Math.min(BUSY_WAIT_MS.max, Math.max(BUSY_WAIT_MS.min, BUSY_WAIT_PACKETS / rate)),
+            Math.min(BUSY_WAIT_MS.max, Math.max(BUSY_WAIT_MS.min, Math.min(byCount, bySize))),
           );
         }
         if (busy-- > 0) await waiter.sleep(waitMs);
         else await waiter.wait(POLL_MS);
         since = now;
-        packets = this.#packets;
+        seen = this.#seen;
+        seenBytes = this.#seenBytes;
       }
       if (reason === "stopped") {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
@@ -482,6 +506,8 @@ export class CaptureSession {
       if (status !== NextResult.PACKET) {
         return status === NextResult.END ? DRAINED_END : DRAINED_EMPTY;
       }
+      this.#seen++;
+      this.#seenBytes += pcap.frame.length;
       if (deadline !== Infinity && this.#time() >= deadline) return DRAINED_DEADLINE;
       if (this.#count(limit)) return DRAINED_LIMIT;
     }
@@ -711,15 +737,6 @@ function abortable<T>(
       },
     );
   });
-}
-
-/** Whether what `stat` describes is a regular file (false when it cannot tell). */
-async function isRegular(stat: () => Promise<Deno.FileInfo>): Promise<boolean> {
-  try {
-    return (await stat()).isFile;
-  } catch {
-    return false;
-  }
 }
 
 /** The system's words for an I/O error, without Deno's decoration ("(os error 2): open …"). */

@@ -200,7 +200,11 @@ async function countUntilStopped(
   const source = options.read !== undefined
     ? `file ${quote(options.read)}`
     : `device ${quote(options.device!)}`;
-  log.info(`Capturing on ${source}, link type ${session.linkTypeName}, ${libraryVersion()}`);
+  log.info(
+    `Capturing on ${source}${
+      session.streamed ? " (a stream)" : ""
+    }, link type ${session.linkTypeName}, ${libraryVersion()}`,
+  );
   log.info(`Filter: ${session.filter}`);
   if (session.warning) log.warn(`libpcap: ${session.warning}`);
 

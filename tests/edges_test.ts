@@ -193,6 +193,16 @@ Deno.test("a pipe, a FIFO and /dev/fd/N give the digest of a regular file", asyn
   }
 });
 
+Deno.test("stdin from a regular file is read by libpcap directly, a pipe as a stream", async () => {
+  const file = await sh(`PULSO_LOG=info $PULSO --no-hash -r - < '${PC2}'`);
+  const pipe = await sh(`cat '${PC2}' | PULSO_LOG=info $PULSO --no-hash -r -`);
+  assert.equal(file.code, 0, file.stderr);
+  assert.equal(pipe.code, 0, pipe.stderr);
+  assert.equal(file.stdout, pipe.stdout);
+  assert.match(file.stderr, /^\[INFO pulso\] Capturing on file '-', link type EN10MB/m);
+  assert.match(pipe.stderr, /^\[INFO pulso\] Capturing on file '-' \(a stream\), link type/m);
+});
+
 Deno.test("a signal while the writer is silent prints the digest of the records so far", async () => {
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
     const records = 40;
