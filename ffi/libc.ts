@@ -385,6 +385,8 @@ export class FedStream {
   #starved = false;
   #consumed = 0;
   #open = true;
+  /** Whether a reader took the C stream (and closes it). */
+  #handedOver = false;
   readonly #callback: { readonly pointer: Deno.PointerObject; close(): void };
   /** The C stream. */
   readonly file: Deno.PointerObject;
@@ -413,6 +415,11 @@ export class FedStream {
     } else {
       throw new Error("The C library has neither fopencookie nor funopen");
     }
+  }
+
+  /** Marks the C stream as taken by a reader that closes it (such as `pcap_fopen_offline`). */
+  handOver(): void {
+    this.#handedOver = true;
   }
 
   /** Bytes pushed and not yet read by C. */
@@ -468,10 +475,14 @@ export class FedStream {
     return n;
   }
 
-  /** Releases the read callback; call once C closed the stream. Idempotent. */
+  /**
+   * Releases the read callback, once the reader closed the C stream; closes the stream first
+   * when no reader took it. Idempotent.
+   */
   close(): void {
     if (!this.#open) return;
     this.#open = false;
+    if (!this.#handedOver) libc().fclose(this.file);
     this.#chunks.length = 0;
     this.#buffered = 0;
     this.#callback.close();

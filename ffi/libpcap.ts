@@ -14,6 +14,8 @@ export const SYMBOLS = {
   pcap_lib_version: { parameters: [], result: "pointer" },
   /** pcap_t *pcap_create(const char *source, char *errbuf) */
   pcap_create: { parameters: ["buffer", "buffer"], result: "pointer" },
+  /** pcap_t *pcap_open_dead(int linktype, int snaplen) */
+  pcap_open_dead: { parameters: ["i32", "i32"], result: "pointer" },
   /** pcap_t *pcap_open_offline(const char *fname, char *errbuf) */
   pcap_open_offline: { parameters: ["buffer", "buffer"], result: "pointer" },
   /** pcap_t *pcap_fopen_offline(FILE *fp, char *errbuf) (a macro, not a symbol, on Windows) */
@@ -107,6 +109,18 @@ export class PcapError extends Error {
   constructor(message: string, readonly status?: number) {
     super(message);
     this.name = "PcapError";
+  }
+}
+
+/**
+ * A filter that only the kernel can run (`inbound`, `outbound`, `ifindex`: it loads what the
+ * kernel alone knows), asked for in user space by {@link Pcap.compile}.
+ */
+export class KernelFilterError extends PcapError {
+  /** @param expression the filter */
+  constructor(expression: string) {
+    super(`The filter ${quote(expression)} can run only in the kernel`);
+    this.name = "KernelFilterError";
   }
 }
 
@@ -327,6 +341,10 @@ const BASE_ADDRESS = 1;
 /** How the C library words EAGAIN / EWOULDBLOCK (glibc and musl; macOS). */
 const WOULD_BLOCK = /: (Resource temporarily unavailable|Operation would block)$/;
 
+/** Frames up to this length get a view made once per length; longer ones (rare) one per read,
+ * so that a file of every length cannot make the caches hold 262 144 views. */
+const CACHED_LENGTHS = 2048;
+
 /** The size of `struct pcap_pkthdr` (LP64). */
 const HEADER_SIZE = 24;
 
@@ -360,14 +378,18 @@ class ForeignBytes {
   /** The `length` bytes at the address `low + high * 2^32`. */
   read(low: number, high: number, length: number): Uint8Array {
     if (low === this.#viewLow && high === this.#viewHigh && length <= this.#view.length) {
-      return this.#views[length] ??= this.#view.subarray(0, length);
+      return length <= CACHED_LENGTHS
+        ? this.#views[length] ??= this.#view.subarray(0, length)
+        : this.#view.subarray(0, length);
     }
     if (low === this.#low && high === this.#high && length > 0) {
       return this.#map(low, high, length);
     }
     this.#low = low;
     this.#high = high;
-    const bytes = this.#copies[length] ??= new Uint8Array(this.#copy, 0, length);
+    const bytes = length <= CACHED_LENGTHS
+      ? this.#copies[length] ??= new Uint8Array(this.#copy, 0, length)
+      : new Uint8Array(this.#copy, 0, length);
     if (length > 0) {
       base ??= Deno.UnsafePointer.create(BigInt(BASE_ADDRESS))!;
       Deno.UnsafePointerView.copyInto(base, bytes, low + high * 0x1_0000_0000 - BASE_ADDRESS);
@@ -492,7 +514,7 @@ export class Pcap {
   static openOffline(path: string): Pcap {
     const lib = libpcap();
     const errbuf = errorBuffer();
-    if (lib.pcap_fopen_offline && Deno.build.os !== "windows") {
+    if (path !== "-" && lib.pcap_fopen_offline && Deno.build.os !== "windows") {
       // A larger stdio buffer: 3 300 read(2) calls for 200 MB instead of 53 000.
       const buffer = new Uint8Array(READ_BUFFER_SIZE);
       const file = openBufferedFile(path, buffer);
@@ -536,6 +558,7 @@ export class Pcap {
     if (!lib.pcap_fopen_offline) {
       throw new PcapError(`Cannot read ${quote(name)}: this libpcap cannot read C streams`);
     }
+    stream.handOver();
     const handle = lib.pcap_fopen_offline(stream.file, errbuf);
     if (!handle) {
       // pcap_fopen_offline leaves the stream open when it fails (pcap_open_offline closes only
@@ -591,12 +614,35 @@ export class Pcap {
 
   /**
    * Compiles `expression` for {@link matches}, to run in user space on the packets that the
-   * installed filter passes. Close it (or let {@link close} do so) when done.
+   * installed filter passes. Close it (or let {@link close} do so) when done. It is compiled
+   * as for a file of this link type: on a live handle libpcap would use loads that only the
+   * kernel answers (a `vlan` test, for one), which fail in user space. libpcap hands live
+   * frames over with their VLAN tags put back, as a file holds them. Primitives that need the
+   * kernel (`inbound`, `outbound`, `ifindex`) do not compile so: see {@link checkFilter}.
    */
   compile(expression: string): BpfProgram {
-    const program = new BpfProgram(this.#lib, this.#compile(expression));
-    this.#programs.push(program);
-    return program;
+    const lib = this.#lib;
+    const dead = lib.pcap_open_dead(this.linkType, DEFAULT_LIVE_OPTIONS.snaplen);
+    if (!dead) throw new PcapError("Cannot compile a filter: out of memory");
+    try {
+      // struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; } (LP64: 16 bytes)
+      const code = new Uint8Array(16);
+      const PCAP_NETMASK_UNKNOWN = 0xffffffff;
+      if (lib.pcap_compile(dead, code, cstr(expression), 1, PCAP_NETMASK_UNKNOWN)) {
+        throw new PcapError(
+          `Invalid filter ${quote(expression)}: ${cString(lib.pcap_geterr(dead))}`,
+        );
+      }
+      const program = new BpfProgram(lib, code);
+      if (program.needsKernel) {
+        program.close();
+        throw new KernelFilterError(expression);
+      }
+      this.#programs.push(program);
+      return program;
+    } finally {
+      lib.pcap_close(dead);
+    }
   }
 
   /** Whether the current packet passes `program` (made by {@link compile}). */
@@ -717,6 +763,30 @@ export class BpfProgram {
   constructor(lib: Libpcap, program: Uint8Array<ArrayBuffer>) {
     this.#lib = lib;
     this.#program = program;
+  }
+
+  /**
+   * Whether the program loads what only the kernel answers (Linux's ancillary data, at
+   * offsets from SKF_AD_OFF): in user space such loads fail, and the packet with them.
+   */
+  get needsKernel(): boolean {
+    const program = this.#program;
+    if (!program) return false;
+    const view = new DataView(program.buffer);
+    const count = view.getUint32(0, true);
+    const instructions = Deno.UnsafePointer.create(view.getBigUint64(8, true));
+    if (!instructions || count === 0) return false;
+    // struct bpf_insn { u_short code; u_char jt; u_char jf; bpf_u_int32 k; }
+    const code = new Deno.UnsafePointerView(instructions);
+    const SKF_AD_OFF = 0xfffff000;
+    for (let i = 0; i < count; i++) {
+      const op = code.getUint16(i * 8);
+      const k = code.getUint32(i * 8 + 4);
+      const loadClass = op & 0x07; // BPF_LD, BPF_LDX
+      const mode = op & 0xe0; // BPF_ABS, BPF_IND
+      if (loadClass <= 1 && (mode === 0x20 || mode === 0x40) && k >= SKF_AD_OFF) return true;
+    }
+    return false;
   }
 
   /** Whether the packet with this `struct pcap_pkthdr` and these bytes passes. */

@@ -14,6 +14,7 @@ import {
   type BpfProgram,
   type CaptureStats,
   DEFAULT_LIVE_OPTIONS,
+  KernelFilterError,
   NextResult,
   Pcap,
   PcapError,
@@ -187,17 +188,34 @@ export class CaptureSession {
     }
     // The user's expression first, so that an error quotes only what the user wrote.
     const user = userFilter?.trim() ? userFilter : undefined;
-    const userProgram = user === undefined ? undefined : this.#compile(() => pcap.compile(user));
+    let userProgram: BpfProgram | undefined;
+    /** The user's expression needs the kernel: ANDed with pulso's there, as before. */
+    let inKernel = false;
+    if (user !== undefined) {
+      try {
+        userProgram = pcap.compile(user);
+      } catch (e) {
+        if (!(e instanceof KernelFilterError)) throw this.#filterError(e);
+        // `inbound`, `outbound`, `ifindex`: only the kernel can tell (libpcap refuses them for
+        // a file, in its own words), and they move no offset.
+        this.#compile(() => pcap.checkFilter(user));
+        inKernel = true;
+      }
+    }
     const ours = captureFilter(this.#linkType);
     if (source) {
       this.#programs.push(this.#compile(() => pcap.compile(ours)));
     } else if (deferFilter) {
       this.#deferred = this.#compile(() => pcap.compile(ours));
     } else {
-      this.#compile(() => pcap.setFilter(ours));
+      this.#compile(() => pcap.setFilter(inKernel ? captureFilter(this.#linkType, user) : ours));
     }
     if (userProgram) this.#programs.push(userProgram);
-    this.filter = user === undefined ? ours : `${ours}; then (${user})`;
+    this.filter = inKernel
+      ? captureFilter(this.#linkType, user)
+      : user === undefined
+      ? ours
+      : `${ours}; then (${user})`;
   }
 
   /** The BPF expressions in use: pulso's, then the user's when there is one. */
@@ -257,9 +275,15 @@ export class CaptureSession {
       regular = info.isFile;
       reader = file;
     }
-    if (regular || !canFeedStreams()) {
+    if (path === "-" ? regular : !canFeedStreams()) {
       file?.close();
       return CaptureSession.#open(Pcap.openOffline(path), counter, false, options.filter, timed);
+    }
+    if (regular) {
+      // Opened again, off the main thread: should the path have become a FIFO meanwhile, its
+      // open must not hold the process.
+      file?.close();
+      return await CaptureSession.#openDescriptor(path, counter, options);
     }
     return await CaptureSession.#openStream(
       path,
@@ -534,6 +558,10 @@ export class CaptureSession {
 
   #time(): number {
     return this.#pcap.seconds + this.#pcap.microseconds / 1e6;
+  }
+
+  #filterError(e: unknown): unknown {
+    return e instanceof PcapError ? new FilterError(e.message) : e;
   }
 
   #compile<T>(install: () => T): T {

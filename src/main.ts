@@ -115,6 +115,7 @@ export async function main(args: readonly string[]): Promise<number> {
 function printDevices(): number {
   try {
     const devices = listDevices();
+    for (const warning of takeLoadWarnings()) log.info(warning);
     let out = "";
     devices.forEach((d, i) => {
       const flags = [d.up ? "Up, Running" : undefined, d.loopback ? "Loopback" : undefined]
@@ -133,7 +134,8 @@ function printDevices(): number {
 function readSecret(): string | Uint8Array | undefined {
   try {
     return Deno.env.get("PULSO_SECRET");
-  } catch {
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) throw e;
     // Not UTF-8 (Deno's error would quote the secret): the bytes, from the C library.
     const bytes = environmentBytes("PULSO_SECRET");
     if (bytes === undefined) throw new EnvironmentError("PULSO_SECRET");

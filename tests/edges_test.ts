@@ -350,6 +350,12 @@ Deno.test("control characters in a file name or a filter are escaped: one line",
   }
 });
 
+Deno.test("a filter only the kernel can run is refused for a file with libpcap's words", async () => {
+  const run = await pulso(["-r", PC2, "-f", "inbound"]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /^error: Invalid filter 'inbound': inbound\/outbound not supported/);
+});
+
 Deno.test("an invalid LIBPCAP_PATH is logged at info and named first in the load error", async () => {
   const bad = `${ROOT}README.md`;
   const used = await pulso(["--no-hash", "-r", PC2], {

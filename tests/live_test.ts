@@ -28,6 +28,26 @@ for (const [family, host] of [["IPv4", "127.0.0.1"], ["IPv6", "::1"]] as const) 
   });
 }
 
+// The user's filter runs apart from pulso's and in user space, compiled as for a file: a `vlan`
+// in it must not use the kernel-only loads of a live handle (which fail in user space).
+for (const filter of ["not vlan", "tcp or vlan"]) {
+  Deno.test({
+    name: `live, -f '${filter}' counts the untagged connections on lo`,
+    ignore: !root,
+    fn: async () => {
+      using a = listen("127.0.0.1");
+      const live = await spawnPulso(["-d", "lo", "-c", "2", "-f", filter]);
+      await connectOnce("127.0.0.1", a.port);
+      await connectOnce("127.0.0.1", a.port);
+      const stop = setTimeout(() => live.child.kill("SIGTERM"), 5000);
+      const run = await live.done;
+      clearTimeout(stop);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `${hashOf("127.0.0.1")}:2 ${a.port}:2\n`);
+    },
+  });
+}
+
 Deno.test({
   name: "-c stops at exactly N events when more arrive at once",
   ignore: !root,
