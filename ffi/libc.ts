@@ -44,6 +44,22 @@ export const LIBC_SYMBOLS = {
   fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
   /** char *getenv(const char *name) */
   getenv: { parameters: ["buffer"], result: "pointer" },
+  // The C library's ways to make a `FILE *` from read callbacks (one or the other exists).
+  /** FILE *fopencookie(void *cookie, const char *mode, cookie_io_functions_t io_funcs) (glibc,
+   *  musl); io_funcs is { read, write, seek, close }, passed by value */
+  fopencookie: {
+    parameters: ["pointer", "buffer", { struct: ["pointer", "pointer", "pointer", "pointer"] }],
+    result: "pointer",
+    optional: true,
+  },
+  /** FILE *funopen(const void *cookie, int (*readfn)(void *, char *, int),
+   *    int (*writefn)(void *, const char *, int), fpos_t (*seekfn)(void *, fpos_t, int),
+   *    int (*closefn)(void *)) (macOS, BSD) */
+  funopen: {
+    parameters: ["pointer", "function", "pointer", "pointer", "pointer"],
+    result: "pointer",
+    optional: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -313,47 +329,11 @@ export function closeFile(file: Deno.PointerObject): void {
   libc().fclose(file);
 }
 
-/** The C library's ways to make a `FILE *` from read callbacks. */
-const STREAM_SYMBOLS = {
-  /** FILE *fopencookie(void *cookie, const char *mode, cookie_io_functions_t io_funcs) (glibc,
-   *  musl); io_funcs is { read, write, seek, close }, passed by value */
-  fopencookie: {
-    parameters: ["pointer", "buffer", { struct: ["pointer", "pointer", "pointer", "pointer"] }],
-    result: "pointer",
-    optional: true,
-  },
-  /** FILE *funopen(const void *cookie, int (*readfn)(void *, char *, int),
-   *    int (*writefn)(void *, const char *, int), fpos_t (*seekfn)(void *, fpos_t, int),
-   *    int (*closefn)(void *)) (macOS, BSD) */
-  funopen: {
-    parameters: ["pointer", "function", "pointer", "pointer", "pointer"],
-    result: "pointer",
-    optional: true,
-  },
-} as const satisfies Deno.ForeignLibraryInterface;
-
-type StreamLibc = Deno.DynamicLibrary<typeof STREAM_SYMBOLS>["symbols"];
-let streamLibc: StreamLibc | undefined;
-
-function streamSymbols(): StreamLibc {
-  if (streamLibc) return streamLibc;
-  const names = Deno.build.os === "darwin" ? ["libSystem.B.dylib"] : ["libc.so.6", "libc.so"];
-  for (const name of names) {
-    try {
-      streamLibc = Deno.dlopen(name, STREAM_SYMBOLS).symbols;
-      return streamLibc;
-    } catch {
-      // Try the next name.
-    }
-  }
-  throw new Error(`Cannot load the C library (tried ${names.map((n) => `'${n}'`).join(", ")})`);
-}
-
 /** Whether {@link FedStream} works here (a C library with `fopencookie` or `funopen`). */
 export function canFeedStreams(): boolean {
   if (Deno.build.os === "windows") return false;
   try {
-    const lib = streamSymbols();
+    const lib = libc();
     return lib.fopencookie !== null || lib.funopen !== null;
   } catch {
     return false;
@@ -393,7 +373,7 @@ export class FedStream {
 
   /** Makes the C stream; throws when the C library has no way to. */
   constructor() {
-    const lib = streamSymbols();
+    const lib = libc();
     if (lib.fopencookie) {
       this.#callback = new Deno.UnsafeCallback(
         { parameters: ["pointer", "pointer", "usize"], result: "isize" } as const,

@@ -326,7 +326,7 @@ export const NextResult = {
  * The stdio buffer of a capture file being read, in bytes: 16 times the default, so 16 times
  * fewer read(2) calls, and small enough to stay in the CPU's cache (1 MiB was slower).
  */
-const READ_BUFFER_SIZE = 1 << 16;
+export const READ_BUFFER_SIZE = 1 << 16;
 
 /** Frames larger than this are read only this far: libpcap's own bound on a record of the link
  * types pulso decodes, so a frame is never cut. */
@@ -518,12 +518,7 @@ export class Pcap {
       // A larger stdio buffer: 3 300 read(2) calls for 200 MB instead of 53 000.
       const buffer = new Uint8Array(READ_BUFFER_SIZE);
       const file = openBufferedFile(path, buffer);
-      if (file) {
-        const handle = lib.pcap_fopen_offline(file, errbuf);
-        if (handle) return new Pcap(lib, handle, buffer);
-        closeFile(file);
-        throw new PcapError(`Cannot read ${quote(path)}: ${errorText(errbuf)}`);
-      }
+      if (file) return Pcap.openCFile(path, file, buffer);
     }
     const handle = lib.pcap_open_offline(cstr(path), errbuf);
     if (!handle) throw new PcapError(`Cannot read ${quote(path)}: ${errorText(errbuf)}`);

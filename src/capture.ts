@@ -18,9 +18,10 @@ import {
   NextResult,
   Pcap,
   PcapError,
+  READ_BUFFER_SIZE,
 } from "../ffi/libpcap.ts";
 import { canFeedStreams, Descriptor, FedStream, isSeekable, Waiter } from "../ffi/libc.ts";
-import { escapeControls, quote } from "./quote.ts";
+import { quote, systemMessage } from "./quote.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
@@ -119,9 +120,6 @@ export interface FileOptions {
 interface Readable {
   read(p: Uint8Array): Promise<number | null>;
 }
-
-/** The stdio buffer of a capture file that libpcap reads itself (see `Pcap.openOffline`). */
-const READ_BUFFER_SIZE = 1 << 16;
 
 /** Bytes asked of a stream per read. */
 const STREAM_CHUNK = 256 * 1024;
@@ -252,7 +250,7 @@ export class CaptureSession {
           // Paths such as /dev/stdin and /dev/fd/N (`-r <(…)`), which Deno's permissions
           // refuse whatever --allow-read says, are opened through the C library instead.
           if (e instanceof Deno.errors.NotCapable) return undefined;
-          throw new PcapError(`Cannot read ${quote(path)}: ${osMessage(e)}`);
+          throw new PcapError(`Cannot read ${quote(path)}: ${systemMessage(e)}`);
         }),
         options.signal,
         (f) => f?.close(),
@@ -266,7 +264,7 @@ export class CaptureSession {
         info = await file.stat();
       } catch (e) {
         file.close();
-        throw new PcapError(`Cannot read ${quote(path)}: ${osMessage(e)}`);
+        throw new PcapError(`Cannot read ${quote(path)}: ${systemMessage(e)}`);
       }
       if (info.isDirectory) {
         file.close();
@@ -568,8 +566,7 @@ export class CaptureSession {
     try {
       return install();
     } catch (e) {
-      if (e instanceof PcapError) throw new FilterError(e.message);
-      throw e;
+      throw this.#filterError(e);
     }
   }
 
@@ -710,7 +707,7 @@ class StreamSource {
       n = await this.#reader.read(this.#buffer);
     } catch (e) {
       if (this.#closed) return;
-      this.#error = new PcapError(`Cannot read the capture stream: ${osMessage(e)}`);
+      this.#error = new PcapError(`Cannot read the capture stream: ${systemMessage(e)}`);
       return;
     }
     if (n === null) {
@@ -765,11 +762,4 @@ function abortable<T>(
       },
     );
   });
-}
-
-/** The system's words for an I/O error, without Deno's decoration ("(os error 2): open …"). */
-function osMessage(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  const cut = text.search(/ \(os error \d+\)/);
-  return escapeControls(cut < 0 ? text : text.slice(0, cut));
 }

@@ -27,7 +27,7 @@ import {
   UnsupportedLinkTypeError,
 } from "./capture.ts";
 import { EnvironmentError, readVariable, safeEnvironment, VARIABLES } from "./environment.ts";
-import { quote } from "./quote.ts";
+import { quote, systemMessage } from "./quote.ts";
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
 import { ConnectionCounter } from "./counter.ts";
 import { buildDigest, clearSource, formatDigest, type SourceNamer } from "./digest.ts";
@@ -78,8 +78,7 @@ function output(text: string): boolean {
     writeAll(Deno.stdout, text);
     return true;
   } catch (e) {
-    const reason = e instanceof Error ? e.message.replace(/ \(os error \d+\).*$/, "") : String(e);
-    fail(`Cannot write to stdout: ${reason}`);
+    fail(`Cannot write to stdout: ${systemMessage(e)}`);
     return false;
   }
 }

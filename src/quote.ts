@@ -77,3 +77,19 @@ function escapeText(value: string, quoted: boolean): string {
   }
   return out;
 }
+
+/**
+ * The system's words for an I/O error, without Deno's decoration (" (os error 2): open …"),
+ * control characters escaped.
+ *
+ * @example
+ * ```ts
+ * systemMessage(new Error("No such file or directory (os error 2): open 'x'"));
+ * // "No such file or directory"
+ * ```
+ */
+export function systemMessage(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const cut = text.search(/ \(os error \d+\)/);
+  return escapeControls(cut < 0 ? text : text.slice(0, cut));
+}

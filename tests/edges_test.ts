@@ -48,6 +48,20 @@ async function outputWithin(child: Deno.ChildProcess, ms: number): Promise<Deno.
   }
 }
 
+/** Starts pulso with `args` (stdout and stderr piped; stdin piped when asked). */
+function spawn(
+  args: string[],
+  options: { stdin?: boolean; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...PULSO_RUN, ...args],
+    env: { PULSO_SECRET: "test", ...options.env },
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 function assertOneLine(stderr: string): void {
   assert.equal(stderr.trimEnd().split("\n").length, 1, `one line expected, got:\n${stderr}`);
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
@@ -108,12 +122,7 @@ Deno.test("a FIFO without a writer: SIGTERM ends pulso at once with exit 0", asy
   try {
     const fifo = `${dir}/f`;
     await new Deno.Command("mkfifo", { args: [fifo] }).output();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...PULSO_RUN, "-r", fifo],
-      env: { PULSO_SECRET: "test" },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawn(["-r", fifo]);
     await sleep(1000);
     const start = performance.now();
     child.kill("SIGTERM");
@@ -175,13 +184,7 @@ Deno.test("a pipe, a FIFO and /dev/fd/N give the digest of a regular file", asyn
   // Written a few bytes at a time: records arrive cut anywhere.
   const bytes = await Deno.readFile(PC2);
   for (const step of [1, 7, 97, 4096]) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...PULSO_RUN, "--no-hash", "-r", "-"],
-      env: { PULSO_SECRET: "test" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawn(["--no-hash", "-r", "-"], { stdin: true });
     const writer = child.stdin.getWriter();
     const limit = step === 1 ? 3000 : bytes.length;
     for (let at = 0; at < limit; at += step) await writer.write(bytes.subarray(at, at + step));
@@ -208,13 +211,7 @@ Deno.test("a signal while the writer is silent prints the digest of the records 
     const records = 40;
     const expected = await digestOfPrefix(records);
     assert.notEqual(expected, "");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...PULSO_RUN, "--no-hash", "-r", "-"],
-      env: { PULSO_SECRET: "test" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawn(["--no-hash", "-r", "-"], { stdin: true });
     const writer = child.stdin.getWriter();
     // Then half of the next record, and silence.
     const more = await pcapPrefix(records + 1);
@@ -236,12 +233,7 @@ Deno.test({
   name: "SIGHUP stops a live capture like SIGTERM: digest, exit 0",
   ignore: !root,
   fn: async () => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...PULSO_RUN, "-d", "lo"],
-      env: { PULSO_SECRET: "test", PULSO_LOG: "info" },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawn(["-d", "lo"], { env: { PULSO_LOG: "info" } });
     await sleep(1500);
     child.kill("SIGHUP");
     const out = await outputWithin(child, 3000);
