@@ -227,7 +227,7 @@ export function renderMarkdown(report: Report): string {
         "included), and from `/proc/PID/stat` (10 ms ticks) for the time hping3 ran alone. On " +
         "`lo` the kernel hands every packet to a capture socket twice, outgoing and incoming; " +
         "libpcap drops the outgoing copies, for both. pulso asks for an 8 MiB buffer and " +
-        "1024-byte snapshots, tcpdump keeps its own defaults (2 MiB, 262144 bytes).",
+        "262144-byte snapshots, tcpdump keeps its own defaults (2 MiB, 262144 bytes).",
       "",
       "| Round | Capturer | SYNs sent (kernel) | SYN/s | Counted | Dropped (kernel + interface) | " +
         "CPU, whole process | CPU during the flood | per SYN | Peak RSS |",
