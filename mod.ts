@@ -9,7 +9,7 @@
  * const counter = new ConnectionCounter();
  * using session = await CaptureSession.openFile("capture.pcap", counter);
  * await session.run();
- * console.log(formatDigest(buildDigest(counter.entries(), clearSource)));
+ * console.log(formatDigest(buildDigest(counter.summarize(), clearSource)));
  * ```
  *
  * @module
@@ -25,7 +25,18 @@ export {
   UnsupportedLinkTypeError,
 } from "./src/capture.ts";
 export { type Command, type CountOptions, HELP, parseCommandLine, UsageError } from "./src/cli.ts";
-export { ConnectionCounter, type CounterEntry } from "./src/counter.ts";
+export { ConnectionCounter, type CounterEntry, EXACT_PAIRS } from "./src/counter.ts";
+export {
+  checkBounds,
+  ConnectionSummary,
+  DEFAULT_MAX_PORTS,
+  DEFAULT_MAX_SOURCES,
+  type SummaryBounds,
+  type SummaryPort,
+  type SummarySource,
+} from "./src/summary.ts";
+export { HyperLogLog } from "./src/hyperloglog.ts";
+export { DEDUPE_CAPACITY, DEDUPE_SECONDS, RetransmissionFilter } from "./src/dedupe.ts";
 export {
   Decoded,
   decodeFrame,
@@ -38,7 +49,10 @@ export {
 export {
   buildDigest,
   clearSource,
+  type Digest,
   type DigestLine,
+  type DigestPort,
+  digestText,
   formatDigest,
   type SourceNamer,
 } from "./src/digest.ts";

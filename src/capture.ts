@@ -25,6 +25,7 @@ import { quote, systemMessage } from "./quote.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
+import type { RetransmissionFilter } from "./dedupe.ts";
 import { Decoded, decoderFor, type FrameDecoder, isSupportedLinkType, Verdict } from "./decode.ts";
 
 /** Packets handled per turn of the event loop. */
@@ -83,6 +84,8 @@ export interface CaptureLimits {
   timeLimit?: number;
   /** Stops the capture when aborted (signals, the live time limit). */
   signal?: AbortSignal;
+  /** Counts connection attempts: SYNs that this filter finds repeated are not counted. */
+  dedupe?: RetransmissionFilter;
 }
 
 /** A link type pulso does not decode. */
@@ -149,6 +152,7 @@ export class CaptureSession {
   readonly #linkType: number;
   readonly #live: boolean;
   readonly #decoded = new Decoded();
+  #dedupe: RetransmissionFilter | undefined;
   readonly #decode: FrameDecoder;
   /**
    * Filters run in user space on what the installed filter passed: the user's (always apart
@@ -386,6 +390,7 @@ export class CaptureSession {
    * summary carries it.
    */
   run(limits: CaptureLimits = {}): Promise<CaptureSummary> {
+    this.#dedupe = limits.dedupe;
     return this.#live ? this.#runLive(limits) : this.#runFile(limits);
   }
 
@@ -547,6 +552,8 @@ export class CaptureSession {
     const verdict = this.#decode(frame, frame.length, this.#decoded);
     if (verdict === Verdict.EVENT) {
       const d = this.#decoded;
+      const dedupe = this.#dedupe;
+      if (dedupe !== undefined && dedupe.repeated(frame, d, this.#time())) return false;
       this.#counter.addWords(d.family, d.words, d.port);
       return this.#counter.total >= limit;
     }

@@ -5,6 +5,13 @@
  */
 
 import { quote } from "./quote.ts";
+import {
+  DEFAULT_MAX_PORTS,
+  DEFAULT_MAX_SOURCES,
+  MAX_PORTS_LIMIT,
+  MAX_SLOTS,
+  MAX_SOURCES_LIMIT,
+} from "./summary.ts";
 
 /** What the command line asks for. */
 export type Command =
@@ -27,6 +34,12 @@ export interface CountOptions {
   timeLimit?: number;
   /** Print source addresses in clear instead of hashed. */
   noHash: boolean;
+  /** Sources tracked at most. */
+  maxSources: number;
+  /** Ports tracked per source at most. */
+  maxPorts: number;
+  /** Count connection attempts: retransmitted SYNs are not counted again. */
+  dedupe: boolean;
 }
 
 /** A command line pulso cannot run: exit status 2, the message and the usage on stderr. */
@@ -53,6 +66,9 @@ Options:
   -c, --connection-limit <CONNECTION_LIMIT>  max connections
   -t, --time-limit <TIME_LIMIT>              max seconds (of capture time with --read)
       --no-hash                              print source addresses in clear
+      --max-sources <N>                      sources tracked at most [default: ${DEFAULT_MAX_SOURCES}]
+      --max-ports <N>                        ports tracked per source at most [default: ${DEFAULT_MAX_PORTS}]
+      --dedupe                               count connection attempts: a SYN repeated within 60 s is not counted again
   -D, --list-devices                         list capture devices and exit
   -h, --help                                 Print help
   -V, --version                              Print version
@@ -76,6 +92,9 @@ const SPECS: readonly Spec[] = [
   { long: "connection-limit", short: "c", value: "CONNECTION_LIMIT" },
   { long: "time-limit", short: "t", value: "TIME_LIMIT" },
   { long: "no-hash" },
+  { long: "max-sources", value: "N" },
+  { long: "max-ports", value: "N" },
+  { long: "dedupe" },
   { long: "list-devices", short: "D" },
   { long: "help", short: "h" },
   { long: "version", short: "V" },
@@ -205,7 +224,20 @@ export function parseCommandLine(args: readonly string[]): Command {
   }
   if (device === "") throw new UsageError("a device name must not be empty");
   if (read === "") throw new UsageError("a file name must not be empty");
-  const options: CountOptions = { noHash: seen.has("no-hash") };
+  const maxSources = (seen.get("max-sources") as number | undefined) ?? DEFAULT_MAX_SOURCES;
+  const maxPorts = (seen.get("max-ports") as number | undefined) ?? DEFAULT_MAX_PORTS;
+  if (maxSources * maxPorts > MAX_SLOTS) {
+    throw new UsageError(
+      `'--max-sources ${maxSources}' with '--max-ports ${maxPorts}' would track ` +
+        `${maxSources * maxPorts} ports; at most ${MAX_SLOTS} are allowed`,
+    );
+  }
+  const options: CountOptions = {
+    noHash: seen.has("no-hash"),
+    maxSources,
+    maxPorts,
+    dedupe: seen.has("dedupe"),
+  };
   if (device !== undefined) options.device = device;
   if (read !== undefined) options.read = read;
   const filter = text("filter");
@@ -224,9 +256,21 @@ function check(spec: Spec, value: string): string | number {
       return parsePositive(value, display(spec), true);
     case "time-limit":
       return parsePositive(value, display(spec), false);
+    case "max-sources":
+      return parseBound(value, display(spec), MAX_SOURCES_LIMIT);
+    case "max-ports":
+      return parseBound(value, display(spec), MAX_PORTS_LIMIT);
     default:
       return value;
   }
+}
+
+function parseBound(value: string, option: string, max: number): number {
+  const n = parsePositive(value, option, true);
+  if (n > max) {
+    throw new UsageError(`invalid value ${quote(value)} for ${quote(option)}: at most ${max}`);
+  }
+  return n;
 }
 
 /** Largest time limit: about 100 years, far past any capture, well inside a double. */

@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
 import { type Command, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
 import { quote } from "./quote.ts";
+import { DEFAULT_MAX_PORTS, DEFAULT_MAX_SOURCES } from "./summary.ts";
+
+const DEFAULTS = {
+  noHash: false,
+  maxSources: DEFAULT_MAX_SOURCES,
+  maxPorts: DEFAULT_MAX_PORTS,
+  dedupe: false,
+};
 
 function count(options: Record<string, unknown>): Command {
-  return { kind: "count", options: { noHash: false, ...options } } as Command;
+  return { kind: "count", options: { ...DEFAULTS, ...options } } as Command;
 }
 
 Deno.test("device: -d, --device, --device=", () => {
@@ -59,10 +67,10 @@ Deno.test("time limit: -t 1, -t 0.5, --time-limit=", () => {
 });
 
 Deno.test("--no-hash, -f and --filter", () => {
-  assert.deepEqual(parseCommandLine(["--no-hash", "-d", "lo"]), {
-    kind: "count",
-    options: { device: "lo", noHash: true },
-  });
+  assert.deepEqual(
+    parseCommandLine(["--no-hash", "-d", "lo"]),
+    count({ device: "lo", noHash: true }),
+  );
   assert.deepEqual(
     parseCommandLine(["-r", "f", "-f", "tcp port 80"]),
     count({ read: "f", filter: "tcp port 80" }),
@@ -78,17 +86,47 @@ Deno.test("--no-hash, -f and --filter", () => {
   // Everything at once.
   assert.deepEqual(
     parseCommandLine(["-d", "any", "-c", "3", "-t", "2", "--no-hash", "-f", "tcp"]),
-    {
-      kind: "count",
-      options: {
-        device: "any",
-        connectionLimit: 3,
-        timeLimit: 2,
-        noHash: true,
-        filter: "tcp",
-      },
-    },
+    count({ device: "any", connectionLimit: 3, timeLimit: 2, noHash: true, filter: "tcp" }),
   );
+});
+
+Deno.test("--max-sources, --max-ports and --dedupe", () => {
+  assert.deepEqual(
+    parseCommandLine(["-r", "f", "--max-sources", "10", "--max-ports=3", "--dedupe"]),
+    count({ read: "f", maxSources: 10, maxPorts: 3, dedupe: true }),
+  );
+  assert.deepEqual(
+    parseCommandLine(["-r", "f", "--max-ports", "65536", "--max-sources=2048"]),
+    count({ read: "f", maxSources: 2048, maxPorts: 65536 }),
+  );
+  for (
+    const [args, text] of [
+      [
+        ["--max-sources", "0"],
+        "invalid value '0' for '--max-sources <N>': expected a positive integer",
+      ],
+      [
+        ["--max-ports", "1.5"],
+        "invalid value '1.5' for '--max-ports <N>': expected a positive integer",
+      ],
+      [["--max-ports", "65537"], "invalid value '65537' for '--max-ports <N>': at most 65536"],
+      [
+        ["--max-sources", "16777217"],
+        "invalid value '16777217' for '--max-sources <N>': at most 16777216",
+      ],
+      [
+        ["--max-sources", "16777216", "--max-ports", "9"],
+        "'--max-sources 16777216' with '--max-ports 9' would track 150994944 ports; at most 134217728 are allowed",
+      ],
+      [["--dedupe=yes"], "unexpected value 'yes' for '--dedupe' found; no more were expected"],
+    ] as const
+  ) {
+    assert.throws(() => parseCommandLine(["-r", "f", ...args]), (e: Error) => {
+      assert.ok(e instanceof UsageError);
+      assert.equal(e.message, text);
+      return true;
+    });
+  }
 });
 
 Deno.test("-D, -h, -V and their long forms need no device", () => {
@@ -243,7 +281,7 @@ Deno.test("a short option followed by '=' takes the rest as its value, as clap d
   assert.deepEqual(parseCommandLine(["-d=a=b"]), count({ device: "a=b" }));
   assert.deepEqual(
     parseCommandLine(["--no-hash", "-r=f"]),
-    { kind: "count", options: { read: "f", noHash: true } },
+    count({ read: "f", noHash: true }),
   );
   assert.equal(
     message(["-d", "lo", "-c=="]),

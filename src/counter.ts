@@ -1,10 +1,15 @@
 /**
  * The event counter: how many connection events each (source address, destination port) pair
- * made. An open-addressing hash table over typed arrays, so counting allocates nothing except
- * when the table grows.
+ * made, in bounded memory.
+ *
+ * It counts exactly in an open-addressing hash table over typed arrays (counting allocates
+ * nothing except when the table grows), up to {@link EXACT_PAIRS} pairs. Past them it hands its
+ * counts over to a {@link ConnectionSummary}, which keeps a fixed bound whatever arrives (and
+ * is exact as long as its own bounds are not reached).
  *
  * @module
  */
+import { checkBounds, ConnectionSummary, type SummaryBounds } from "./summary.ts";
 
 /** One counted pair, as {@link ConnectionCounter.entries} yields it. */
 export interface CounterEntry {
@@ -20,9 +25,13 @@ export interface CounterEntry {
 
 const WORDS = 5; // four address words, then family << 16 | port (never 0 in a used slot)
 const INITIAL_CAPACITY = 1024;
+/** Pairs counted in the exact table at most (7 MiB of table); past them, a summary counts. */
+export const EXACT_PAIRS = 1 << 17;
 
 /**
- * Counts events per source address and destination port.
+ * Counts events per source address and destination port, within bounds: what
+ * {@link summarize} gives is exact as long as no more than `maxSources` sources and
+ * `maxPorts` ports per source were seen.
  *
  * @example
  * ```ts
@@ -39,9 +48,15 @@ export class ConnectionCounter {
   #mask: number;
   #size = 0;
   #total = 0;
+  readonly #bounds: SummaryBounds;
+  #summary: ConnectionSummary | undefined;
 
-  /** An empty counter. */
-  constructor() {
+  /**
+   * An empty counter, with the bounds of its summary (defaults: `DEFAULT_MAX_SOURCES`,
+   * `DEFAULT_MAX_PORTS`). Throws a `RangeError` when a bound is out of range.
+   */
+  constructor(bounds: SummaryBounds = {}) {
+    this.#bounds = checkBounds(bounds);
     this.#keys = new Int32Array(INITIAL_CAPACITY * WORDS);
     this.#counts = new Float64Array(INITIAL_CAPACITY);
     this.#mask = INITIAL_CAPACITY - 1;
@@ -49,12 +64,20 @@ export class ConnectionCounter {
 
   /** Events counted so far. */
   get total(): number {
-    return this.#total;
+    return this.#summary === undefined ? this.#total : this.#summary.total;
   }
 
-  /** Distinct (source, port) pairs counted so far. */
+  /** Distinct (source, port) pairs in the exact table (0 once a summary counts). */
   get size(): number {
-    return this.#size;
+    return this.#summary === undefined ? this.#size : 0;
+  }
+
+  /**
+   * The counts as a summary: the counter's own once the exact table is full, otherwise one made
+   * from the exact table (the counter goes on counting exactly).
+   */
+  summarize(): ConnectionSummary {
+    return this.#summary ?? ConnectionSummary.fromCounts(this.entries(), this.#bounds);
   }
 
   /**
@@ -73,6 +96,10 @@ export class ConnectionCounter {
    * The hot path: no allocation.
    */
   addWords(family: 4 | 6, words: Int32Array, port: number): void {
+    if (this.#summary !== undefined) {
+      this.#summary.addWords(family, words, port);
+      return;
+    }
     const w0 = words[0];
     const w1 = words[1];
     const w2 = words[2];
@@ -96,6 +123,12 @@ export class ConnectionCounter {
 
   /** Forgets everything counted. */
   clear(): void {
+    if (this.#summary !== undefined) {
+      this.#summary = undefined;
+      this.#keys = new Int32Array(INITIAL_CAPACITY * WORDS);
+      this.#counts = new Float64Array(INITIAL_CAPACITY);
+      this.#mask = INITIAL_CAPACITY - 1;
+    }
     this.#keys.fill(0);
     this.#counts.fill(0);
     this.#size = 0;
@@ -103,8 +136,9 @@ export class ConnectionCounter {
   }
 
   /**
-   * The counted pairs, in no particular order. Their addresses are views on one buffer made for
-   * the whole iteration (a fresh small typed array each costs several times more).
+   * The pairs of the exact table, in no particular order (none once a summary counts: see
+   * {@link summarize}). Their addresses are views on one buffer made for the whole iteration
+   * (a fresh small typed array each costs several times more).
    */
   *entries(): IterableIterator<CounterEntry> {
     const keys = this.#keys;
@@ -151,7 +185,18 @@ export class ConnectionCounter {
     keys[k + 4] = w4;
     this.#counts[slot] = 1;
     this.#total++;
-    if (++this.#size * 2 > mask) this.#grow();
+    if (++this.#size * 2 > mask) {
+      if (this.#size < EXACT_PAIRS) {
+        this.#grow();
+      } else {
+        // Full: from now on the summary counts, in its fixed memory.
+        this.#summary = ConnectionSummary.fromCounts(this.entries(), this.#bounds);
+        this.#keys = new Int32Array(0);
+        this.#counts = new Float64Array(0);
+        this.#mask = 0;
+        this.#size = 0;
+      }
+    }
   }
 
   #grow(): void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConnectionCounter, type CounterEntry } from "./counter.ts";
+import { ConnectionCounter, type CounterEntry, EXACT_PAIRS } from "./counter.ts";
 
 /** A 16-byte key buffer as the decoder fills it: IPv4 in bytes 0-3, the rest zero. */
 function v4(a: number, b: number, c: number, d: number): Uint8Array {
@@ -184,4 +184,67 @@ Deno.test("clear() forgets everything, and counting starts again", () => {
   for (let i = 0; i < 3000; i++) counter.add(6, v6(0xfe, 0x80, i >> 8, i & 0xff), 1);
   assert.equal(counter.size, 3002);
   assert.equal(counter.total, 3003);
+});
+
+/** The summary's pairs as `family/address/port` → count, checking that all are exact. */
+function summaryTable(counter: ConnectionCounter): Map<string, number> {
+  const summary = counter.summarize();
+  const out = new Map<string, number>();
+  for (const source of summary.sources()) {
+    assert.equal(source.error, 0);
+    assert.equal(source.untracked, 0);
+    for (const p of summary.portsOf(source.id)) {
+      assert.equal(p.error, 0);
+      out.set(
+        keyOf({ family: source.family, address: source.address, port: p.port }),
+        p.connections,
+      );
+    }
+  }
+  return out;
+}
+
+Deno.test(`past ${EXACT_PAIRS} pairs a summary counts; within its bounds, just as exactly`, () => {
+  const counter = new ConnectionCounter();
+  const expected = new Map<string, number>();
+  const add = (source: number, port: number) => {
+    const address = v4(10, 1, source >> 8, source & 0xff);
+    counter.add(4, address, port);
+    const key = keyOf({ family: 4, address: address.subarray(0, 4), port });
+    expected.set(key, (expected.get(key) ?? 0) + 1);
+  };
+  // 4096 sources with 40 ports each: 163 840 pairs, inside the default bounds.
+  for (let port = 1; port <= 40; port++) for (let s = 0; s < 4096; s++) add(s, port);
+  assert.ok(expected.size > EXACT_PAIRS);
+  assert.equal(counter.size, 0, "the exact table is gone");
+  for (let s = 0; s < 4096; s += 3) add(s, 7);
+  assert.equal(counter.total, [...expected.values()].reduce((a, b) => a + b, 0));
+  const summary = counter.summarize();
+  assert.equal(summary, counter.summarize(), "the counter's own summary");
+  assert.equal(summary.exact, true);
+  assert.deepEqual(summary.distinctSources(), { count: 4096, exact: true });
+  assert.deepEqual(summaryTable(counter), expected);
+  counter.clear();
+  assert.equal(counter.total, 0);
+  counter.add(4, v4(10, 0, 0, 1), 80);
+  assert.equal(counter.size, 1, "exact again after a clear");
+});
+
+Deno.test("summarize() of an exact counter leaves it counting exactly", () => {
+  const counter = new ConnectionCounter({ maxSources: 2, maxPorts: 1 });
+  for (let s = 0; s < 5; s++) {
+    for (let i = 0; i <= s; i++) counter.add(4, v4(10, 0, 0, s), 80 + (i & 1));
+  }
+  const summary = counter.summarize();
+  assert.equal(summary.size, 2);
+  assert.equal(summary.total, 15);
+  assert.equal(counter.size, 9, "the exact table stays");
+  const second = counter.summarize();
+  assert.notEqual(second, summary);
+  assert.deepEqual(second.sources().map((s) => s.connections).sort(), [4, 5]);
+});
+
+Deno.test("bounds out of range are refused", () => {
+  assert.throws(() => new ConnectionCounter({ maxSources: 0 }), RangeError);
+  assert.throws(() => new ConnectionCounter({ maxPorts: 70_000 }), RangeError);
 });

@@ -75,6 +75,10 @@ export class Decoded {
   readonly words: Int32Array = new Int32Array(4);
   /** TCP destination port. */
   port = 0;
+  /** Offset of the IP header in the frame (for what else a caller reads: the destination). */
+  ipOffset = 0;
+  /** Offset of the TCP header in the frame (source port, sequence number). */
+  tcpOffset = 0;
 
   /**
    * Source address in network order: bytes 0-3 for IPv4, 0-15 for IPv6 (the rest zero). A new
@@ -300,6 +304,8 @@ function decodeIPv4(frame: Uint8Array, length: number, at: number, out: Decoded)
   w[3] = 0;
   out.family = 4;
   out.port = (frame[tcp + 2] << 8) | frame[tcp + 3];
+  out.ipOffset = at;
+  out.tcpOffset = tcp;
   return Verdict.EVENT;
 }
 
@@ -328,6 +334,8 @@ function decodeIPv6(frame: Uint8Array, length: number, at: number, out: Decoded)
   w[3] = bigEndian32(frame, at + 20);
   out.family = 6;
   out.port = (frame[tcp + 2] << 8) | frame[tcp + 3];
+  out.ipOffset = at;
+  out.tcpOffset = tcp;
   return Verdict.EVENT;
 }
 

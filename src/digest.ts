@@ -5,19 +5,57 @@
  * Sources come by total descending, then by source ascending (hash text when hashed; address
  * order, IPv4 before IPv6, when in clear); ports by count descending, then port ascending.
  *
+ * Beyond the summary's bounds every number is a lower bound, prefixed with `~` where the true
+ * count may be higher; a line's ports plus its `other:COUNT` (connections to ports that are not
+ * tracked) add up to its total, and the sources' totals plus a last line `other:COUNT`
+ * (connections not credited to a listed source) to the connections counted. Within the bounds
+ * none of these marks appear: the digest is exact.
+ *
  * @module
  */
 import { formatAddress } from "./address.ts";
-import type { CounterEntry } from "./counter.ts";
+import { compareAddresses, type ConnectionSummary, type SummarySource } from "./summary.ts";
+
+/** A port of a digest line. */
+export interface DigestPort {
+  /** TCP destination port. */
+  port: number;
+  /** Connections certainly made to it (a lower bound). */
+  connections: number;
+  /** How many more there may have been; 0 when exact. */
+  error: number;
+}
 
 /** One source of a digest, its total and its ports. */
 export interface DigestLine {
   /** The source as printed: a keyed hash, or an address in clear (IPv6 in brackets). */
   source: string;
-  /** Events from this source. */
-  total: number;
-  /** `[port, count]` pairs, most counted first. */
-  ports: [port: number, count: number][];
+  /** Connections certainly from this source (a lower bound). */
+  connections: number;
+  /** How many more there may have been; 0 when exact. */
+  error: number;
+  /** Of `connections`, those to ports that are not listed. */
+  untracked: number;
+  /** The listed ports, most counted first. */
+  ports: DigestPort[];
+}
+
+/** A digest: its totals, and its lines, made one at a time. */
+export interface Digest {
+  /** Connections counted. */
+  connections: number;
+  /** Of them, those not credited to a listed source. */
+  untracked: number;
+  /** Distinct sources seen (exact, or an estimate). */
+  distinctSources: number;
+  /** Whether {@link distinctSources} is exact. */
+  distinctSourcesExact: boolean;
+  /** Whether every number of the digest is exact. */
+  exact: boolean;
+  /** Sources listed. */
+  sources: number;
+  /** The lines, in digest order. */
+  lines(): IterableIterator<DigestLine>;
 }
 
 /** How sources are named in a digest: by a keyed hash of the address bytes, or in clear. */
@@ -37,72 +75,88 @@ export function clearSource(address: Uint8Array): string {
 }
 
 /**
- * Groups counted pairs by source and orders them. `name` is called once per distinct address.
+ * The digest of a summary. `name` is called once per tracked source, now; the lines are made
+ * as they are read, so that a large digest is never held whole.
  *
  * @example
  * ```ts
- * const lines = buildDigest(counter.entries(), clearSource);
- * console.log(formatDigest(lines)); // "10.0.0.1:3 443:2 80:1"
+ * const digest = buildDigest(counter.summarize(), clearSource);
+ * console.log(formatDigest(digest)); // "10.0.0.1:3 443:2 80:1"
  * ```
  */
-export function buildDigest(entries: Iterable<CounterEntry>, name: SourceNamer): DigestLine[] {
-  const bySource = new Map<number | string, { address: Uint8Array; line: DigestLine }>();
-  for (const { address, port, count } of entries) {
-    const key = sourceKey(address);
-    let group = bySource.get(key);
-    if (!group) {
-      group = { address, line: { source: name(address), total: 0, ports: [] } };
-      bySource.set(key, group);
-    }
-    group.line.total += count;
-    group.line.ports.push([port, count]);
-  }
-  const groups = [...bySource.values()];
+export function buildDigest(summary: ConnectionSummary, name: SourceNamer): Digest {
+  const named = summary.sources().map((source) => ({ source, name: name(source.address) }));
   const clear = name === clearSource;
-  groups.sort((a, b) =>
-    b.line.total - a.line.total ||
-    (clear ? compareAddresses(a.address, b.address) : compareText(a.line.source, b.line.source))
+  named.sort((a, b) =>
+    b.source.connections - a.source.connections ||
+    (clear ? compareAddresses(a.source.address, b.source.address) : compareText(a.name, b.name))
   );
-  return groups.map(({ line }) => {
-    line.ports.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    return line;
-  });
+  const distinct = summary.distinctSources();
+  return {
+    connections: summary.total,
+    untracked: summary.untracked,
+    distinctSources: distinct.count,
+    distinctSourcesExact: distinct.exact,
+    exact: summary.exact,
+    sources: named.length,
+    *lines() {
+      for (const { source, name } of named) yield line(summary, source, name);
+    },
+  };
+}
+
+function line(summary: ConnectionSummary, source: SummarySource, name: string): DigestLine {
+  const ports: DigestPort[] = summary.portsOf(source.id);
+  ports.sort((a, b) => b.connections - a.connections || a.port - b.port);
+  return {
+    source: name,
+    connections: source.connections,
+    error: source.error,
+    untracked: source.untracked,
+    ports,
+  };
 }
 
 /**
- * The digest text: one line per source, each ending in a newline; empty when nothing was
- * counted.
+ * The digest text in pieces of about `size` characters, each ending with a line: written as
+ * they come, a large digest is never held whole.
  *
  * @example
  * ```ts
- * formatDigest([{ source: "e3b4bdc68b94c649", total: 10, ports: [[9306, 9], [9056, 1]] }]);
- * // "e3b4bdc68b94c649:10 9306:9 9056:1\n"
+ * for (const text of digestText(digest)) await write(text);
  * ```
  */
-export function formatDigest(lines: readonly DigestLine[]): string {
+export function* digestText(digest: Digest, size = 1 << 16): IterableIterator<string> {
   let out = "";
-  for (const { source, total, ports } of lines) {
-    out += `${source}:${total}`;
-    for (const [port, count] of ports) out += ` ${port}:${count}`;
+  for (const { source, connections, error, untracked, ports } of digest.lines()) {
+    out += `${source}:${error > 0 ? "~" : ""}${connections}`;
+    for (const p of ports) out += ` ${p.port}:${p.error > 0 ? "~" : ""}${p.connections}`;
+    if (untracked > 0) out += ` other:${untracked}`;
     out += "\n";
+    if (out.length >= size) {
+      yield out;
+      out = "";
+    }
   }
-  return out;
+  if (digest.untracked > 0) out += `other:${digest.untracked}\n`;
+  if (out.length > 0) yield out;
 }
 
-/** A cheap Map key for an address: a number for IPv4, 8 UTF-16 code units for IPv6. */
-function sourceKey(a: Uint8Array): number | string {
-  if (a.length === 4) return ((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) >>> 0;
-  let key = "";
-  for (let i = 0; i < a.length; i += 2) key += String.fromCharCode((a[i] << 8) | a[i + 1]);
-  return key;
+/**
+ * The digest text: one line per source, each ending in a newline, then `other:COUNT` when some
+ * connections are credited to no listed source; empty when nothing was counted.
+ *
+ * @example
+ * ```ts
+ * formatDigest(buildDigest(summary, hashed)); // "e3b4bdc68b94c649:10 9306:9 9056:1\n"
+ * ```
+ */
+export function formatDigest(digest: Digest): string {
+  let out = "";
+  for (const text of digestText(digest)) out += text;
+  return out;
 }
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function compareAddresses(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) return a.length - b.length;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return 0;
 }

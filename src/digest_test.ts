@@ -1,7 +1,25 @@
 import assert from "node:assert/strict";
 import { ConnectionCounter, type CounterEntry } from "./counter.ts";
-import { buildDigest, clearSource, type DigestLine, formatDigest } from "./digest.ts";
+import { buildDigest, clearSource, type Digest, digestText, formatDigest } from "./digest.ts";
 import { KeyedHasher } from "./keyed_hash.ts";
+import { ConnectionSummary, type SummaryBounds } from "./summary.ts";
+
+/** A digest's lines in a compact form: source, total, [port, count] pairs. */
+function simple(digest: Digest) {
+  return [...digest.lines()].map((l) => ({
+    source: l.source,
+    total: l.connections,
+    ports: l.ports.map((p) => [p.port, p.connections]),
+  }));
+}
+
+function digestOf(
+  entries: CounterEntry[],
+  name: (a: Uint8Array) => string,
+  bounds: SummaryBounds = {},
+): Digest {
+  return buildDigest(ConnectionSummary.fromCounts(entries, bounds), name);
+}
 
 function entry(address: number[], port: number, count: number): CounterEntry {
   return {
@@ -20,20 +38,21 @@ function key16(address: number[]): Uint8Array {
   return out;
 }
 
-Deno.test("the issue's example line, from a counter and the keyed hash of ::1", () => {
+Deno.test("the example line, from a counter and the keyed hash of ::1", async () => {
   const counter = new ConnectionCounter();
   const loopback = key16(V6_LOOPBACK);
   for (let i = 0; i < 9; i++) counter.add(6, loopback, 9306);
   counter.add(6, loopback, 9056);
-  const hasher = new KeyedHasher("test");
-  const text = formatDigest(buildDigest(counter.entries(), (a) => hasher.hash(a)));
+  const hasher = await KeyedHasher.create("test");
+  const text = formatDigest(buildDigest(counter.summarize(), (a) => hasher.hash(a)));
   assert.equal(text, "e3b4bdc68b94c649:10 9306:9 9056:1\n");
 });
 
 Deno.test("an empty digest is the empty string", () => {
-  assert.deepEqual(buildDigest([], clearSource), []);
-  assert.equal(formatDigest([]), "");
-  assert.equal(formatDigest(buildDigest(new ConnectionCounter().entries(), clearSource)), "");
+  assert.deepEqual(simple(digestOf([], clearSource)), []);
+  assert.equal(formatDigest(digestOf([], clearSource)), "");
+  assert.deepEqual([...digestText(digestOf([], clearSource))], []);
+  assert.equal(formatDigest(buildDigest(new ConnectionCounter().summarize(), clearSource)), "");
 });
 
 Deno.test("clearSource: IPv4 dotted, IPv6 in brackets and RFC 5952 form", () => {
@@ -50,7 +69,7 @@ Deno.test("clearSource: IPv4 dotted, IPv6 in brackets and RFC 5952 form", () => 
 });
 
 Deno.test("sources by total descending; ports by count descending, then port ascending", () => {
-  const lines = buildDigest([
+  const digest = digestOf([
     entry([10, 0, 0, 1], 80, 1),
     entry([10, 0, 0, 2], 22, 5),
     entry([10, 0, 0, 1], 443, 3),
@@ -59,19 +78,19 @@ Deno.test("sources by total descending; ports by count descending, then port asc
     entry([10, 0, 0, 2], 21, 1),
     entry([10, 0, 0, 1], 1, 1),
   ], clearSource);
-  assert.deepEqual(lines, [
+  assert.deepEqual(simple(digest), [
     { source: "10.0.0.1", total: 8, ports: [[25, 3], [443, 3], [1, 1], [80, 1]] },
     { source: "10.0.0.2", total: 6, ports: [[22, 5], [21, 1]] },
     { source: "10.0.0.3", total: 2, ports: [[8080, 2]] },
   ]);
   assert.equal(
-    formatDigest(lines),
+    formatDigest(digest),
     "10.0.0.1:8 25:3 443:3 1:1 80:1\n10.0.0.2:6 22:5 21:1\n10.0.0.3:2 8080:2\n",
   );
 });
 
 Deno.test("in clear, ties go by address order (numeric, IPv4 before IPv6), not text", () => {
-  const lines = buildDigest([
+  const lines = simple(digestOf([
     entry(V6_LOOPBACK, 1, 4),
     entry([10, 0, 0, 2], 1, 4),
     entry([9, 0, 0, 1], 1, 4),
@@ -79,7 +98,7 @@ Deno.test("in clear, ties go by address order (numeric, IPv4 before IPv6), not t
     entry([255, 255, 255, 255], 1, 4),
     entry([10, 0, 0, 10], 1, 4),
     entry([1, 1, 1, 1], 1, 5),
-  ], clearSource);
+  ], clearSource));
   assert.deepEqual(lines.map((l) => l.source), [
     "1.1.1.1", // largest total first
     "9.0.0.1", // "10.0.0.2" < "9.0.0.1" as text, but not as addresses
@@ -93,12 +112,12 @@ Deno.test("in clear, ties go by address order (numeric, IPv4 before IPv6), not t
 
 Deno.test("hashed, ties go by the source text ascending", () => {
   const names = new Map([["1,1,1,1", "ffff"], ["2,2,2,2", "0000"], ["3,3,3,3", "8888"]]);
-  const lines = buildDigest([
+  const lines = simple(digestOf([
     entry([1, 1, 1, 1], 80, 2),
     entry([2, 2, 2, 2], 80, 2),
     entry([3, 3, 3, 3], 80, 2),
     entry([4, 4, 4, 4], 80, 3),
-  ], (a) => names.get(a.join(",")) ?? "zzzz");
+  ], (a) => names.get(a.join(",")) ?? "zzzz"));
   assert.deepEqual(lines.map((l) => `${l.source}:${l.total}`), [
     "zzzz:3",
     "0000:2",
@@ -119,10 +138,10 @@ Deno.test("the namer is called once per distinct address", () => {
   }
   counter.add(4, a, 1);
   const calls: string[] = [];
-  const lines = buildDigest(counter.entries(), (address) => {
+  const lines = simple(buildDigest(counter.summarize(), (address) => {
     calls.push(address.join(","));
     return `h${calls.length}`;
-  });
+  }));
   assert.equal(calls.length, 3);
   assert.equal(new Set(calls).size, 3);
   assert.equal(lines.length, 3);
@@ -135,11 +154,12 @@ Deno.test("the namer is called once per distinct address", () => {
 });
 
 Deno.test("formatDigest writes one newline-terminated line per source", () => {
-  const lines: DigestLine[] = [
-    { source: "[2001:db8::1]", total: 3, ports: [[443, 2], [80, 1]] },
-    { source: "192.0.2.1", total: 1, ports: [[22, 1]] },
-  ];
-  assert.equal(formatDigest(lines), "[2001:db8::1]:3 443:2 80:1\n192.0.2.1:1 22:1\n");
+  const digest = digestOf([
+    entry([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 443, 2),
+    entry([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 80, 1),
+    entry([192, 0, 2, 1], 22, 1),
+  ], clearSource);
+  assert.equal(formatDigest(digest), "[2001:db8::1]:3 443:2 80:1\n192.0.2.1:1 22:1\n");
 });
 
 Deno.test("a digest built from a counter in clear, end to end", () => {
@@ -152,7 +172,58 @@ Deno.test("a digest built from a counter in clear, end to end", () => {
   counter.add(6, v6, 80);
   counter.add(4, v4, 23);
   assert.equal(
-    formatDigest(buildDigest(counter.entries(), clearSource)),
+    formatDigest(buildDigest(counter.summarize(), clearSource)),
     "[fd99:2::2]:3 443:2 80:1\n192.0.2.7:2 22:1 23:1\n",
   );
+});
+
+Deno.test("beyond the bounds: the most counted kept exactly, the rest as 'other'", () => {
+  // Exact counts cut to the bounds: no '~', since every number listed is exact.
+  const entries = [
+    entry([10, 0, 0, 1], 80, 5),
+    entry([10, 0, 0, 1], 443, 3),
+    entry([10, 0, 0, 1], 22, 1),
+    entry([10, 0, 0, 2], 80, 4),
+    entry([10, 0, 0, 3], 80, 2),
+    entry([10, 0, 0, 4], 80, 2),
+  ];
+  const digest = digestOf(entries, clearSource, { maxSources: 2, maxPorts: 2 });
+  assert.equal(formatDigest(digest), "10.0.0.1:9 80:5 443:3 other:1\n10.0.0.2:4 80:4\nother:4\n");
+  assert.equal(digest.connections, 17);
+  assert.equal(digest.untracked, 4);
+  assert.equal(digest.exact, false);
+  assert.equal(digest.distinctSourcesExact, false);
+});
+
+Deno.test("lower bounds are marked '~', and every line adds up", () => {
+  const summary = new ConnectionSummary({ maxSources: 1, maxPorts: 1 });
+  const a = new Uint8Array(16);
+  a.set([10, 0, 0, 1]);
+  const b = new Uint8Array(16);
+  b.set([10, 0, 0, 2]);
+  summary.add(4, a, 80);
+  summary.add(4, b, 443); // takes a's place: count 2, error 1
+  summary.add(4, b, 443);
+  summary.add(4, b, 22); // takes 443's place: count 3, error 2
+  const digest = buildDigest(summary, clearSource);
+  assert.equal(formatDigest(digest), "10.0.0.2:~3 22:~1 other:2\nother:1\n");
+  const [line] = digest.lines();
+  assert.equal(line.error, 1);
+  assert.deepEqual(line.ports, [{ port: 22, connections: 1, error: 3 }]);
+});
+
+Deno.test("digestText comes in pieces that end with a line, and add up to formatDigest", () => {
+  const counter = new ConnectionCounter();
+  const a = new Uint8Array(16);
+  for (let i = 0; i < 3000; i++) {
+    a[2] = i >> 8;
+    a[3] = i & 255;
+    counter.add(4, a, 1 + (i % 7));
+  }
+  const digest = buildDigest(counter.summarize(), clearSource);
+  const pieces = [...digestText(digest, 1000)];
+  assert.ok(pieces.length > 10);
+  for (const piece of pieces) assert.ok(piece.endsWith("\n") && piece.length < 1100);
+  assert.equal(pieces.join(""), formatDigest(digest));
+  assert.equal(formatDigest(digest).split("\n").length, 3001);
 });

@@ -30,7 +30,8 @@ import { EnvironmentError, readVariable, safeEnvironment, VARIABLES } from "./en
 import { quote, systemMessage } from "./quote.ts";
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
 import { ConnectionCounter } from "./counter.ts";
-import { buildDigest, clearSource, formatDigest, type SourceNamer } from "./digest.ts";
+import { DEDUPE_SECONDS, RetransmissionFilter } from "./dedupe.ts";
+import { buildDigest, clearSource, digestText, type SourceNamer } from "./digest.ts";
 import { flushLogs, log, setupLogging } from "./log.ts";
 
 /** Exit statuses. */
@@ -167,7 +168,11 @@ async function countUntilStopped(
   options: CountOptions,
   secret: string | Uint8Array | undefined,
 ): Promise<number> {
-  const counter = new ConnectionCounter();
+  const counter = new ConnectionCounter({
+    maxSources: options.maxSources,
+    maxPorts: options.maxPorts,
+  });
+  const dedupe = options.dedupe ? new RetransmissionFilter() : undefined;
   // Stops the capture: a signal, or the live time limit.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -197,6 +202,14 @@ async function countUntilStopped(
     throw e;
   }
   for (const warning of takeLoadWarnings()) log.info(warning);
+  // Ready before the capture runs: the digest must not wait for it after a stop.
+  let name: SourceNamer;
+  try {
+    name = secret === undefined ? clearSource : await hashedSource(secret);
+  } catch (e) {
+    session.close();
+    throw e;
+  }
 
   const source = options.read !== undefined
     ? `file ${quote(options.read)}`
@@ -233,6 +246,7 @@ async function countUntilStopped(
         ? { timeLimit: options.timeLimit }
         : {}),
       signal: stop.signal,
+      ...(dedupe ? { dedupe } : {}),
     });
   } finally {
     cancelTimer();
@@ -250,10 +264,27 @@ async function countUntilStopped(
   log.info(
     `${summary.packets} packets decoded, ${summary.malformed} malformed, ${counter.total} connections (${reason})`,
   );
+  if (dedupe) {
+    log.info(
+      `${dedupe.retransmissions} retransmitted SYNs not counted, ` +
+        `${dedupe.forgotten} attempts forgotten within ${DEDUPE_SECONDS} s for want of room`,
+    );
+  }
 
-  const name = secret === undefined ? clearSource : await hashedSource(secret);
-  const digest = formatDigest(buildDigest(counter.entries(), name));
-  if (!output(digest)) return Exit.FAILURE;
+  const bounded = counter.summarize();
+  const digest = buildDigest(bounded, name);
+  log.info(
+    `${digest.distinctSourcesExact ? "" : "~"}${digest.distinctSources} distinct sources` +
+      (digest.distinctSourcesExact ? "" : " (estimated)"),
+  );
+  if (!digest.exact) {
+    log.info(
+      `Bounds reached (--max-sources ${bounded.maxSources}, --max-ports ${bounded.maxPorts}): ` +
+        `${bounded.replacedSources} sources and ${bounded.replacedPorts} ports lost their place; ` +
+        "'~' marks lower bounds, 'other' what no listed source or port is credited with",
+    );
+  }
+  for (const text of digestText(digest)) if (!output(text)) return Exit.FAILURE;
   if (summary.error) {
     return fail(
       options.read !== undefined
@@ -267,7 +298,7 @@ async function countUntilStopped(
 /** Names sources by their keyed hash; the hashing code is loaded only when a digest needs it. */
 async function hashedSource(secret: string | Uint8Array): Promise<SourceNamer> {
   const { KeyedHasher } = await import("./keyed_hash.ts");
-  const hasher = new KeyedHasher(secret);
+  const hasher = await KeyedHasher.create(secret);
   return (address) => hasher.hash(address);
 }
 

@@ -118,11 +118,13 @@ export async function spawnPulso(args: string[], options: RunOptions = {}): Prom
   return { child, done };
 }
 
+const HASHER = await KeyedHasher.create(SECRET);
+
 /** The keyed hash the tests expect for an address in text form. */
 export function hashOf(address: string): string {
   const bytes = parseAddress(address);
   if (!bytes) throw new Error(`Not an address: '${address}'`);
-  return new KeyedHasher(SECRET).hash(bytes);
+  return HASHER.hash(bytes);
 }
 
 /** A listener on `hostname` that accepts and closes connections; close it when done. */

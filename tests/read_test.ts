@@ -29,7 +29,7 @@ function reference(path: string, seconds = Infinity): string {
       counter.add(out.family, out.address, out.port);
     }
   }
-  return formatDigest(buildDigest(counter.entries(), clearSource));
+  return formatDigest(buildDigest(counter.summarize(), clearSource));
 }
 
 Deno.test("--read prints the digest of a file, hashed by default", async () => {
@@ -142,7 +142,7 @@ Deno.test("logging: nothing on stderr by default, every message in order at info
     assert.equal(info.code, 0, info.stderr);
     assert.equal(info.stdout, quiet.stdout);
     const lines = info.stderr.trimEnd().split("\n");
-    assert.equal(lines.length, 3, info.stderr);
+    assert.equal(lines.length, 4, info.stderr);
     assert.equal(
       lines[0].slice(0, lines[0].indexOf(", libpcap")),
       `[INFO pulso] Capturing on file '${braced}', link type EN10MB`,
@@ -154,11 +154,12 @@ Deno.test("logging: nothing on stderr by default, every message in order at info
       lines[2],
       /^\[INFO pulso\] \d+ packets decoded, 0 malformed, \d+ connections \(end-of-file\)$/,
     );
+    assert.equal(lines[3], "[INFO pulso] 2 distinct sources");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
   const rust = await pulso(["-r", PC2, "--no-hash"], { env: { RUST_LOG: "pulso=info" } });
-  assert.equal(rust.stderr.trimEnd().split("\n").length, 3, rust.stderr);
+  assert.equal(rust.stderr.trimEnd().split("\n").length, 4, rust.stderr);
   const off = await pulso(["-r", PC2, "--no-hash"], { env: { PULSO_LOG: "off" } });
   assert.equal(off.stderr, "");
 });

@@ -1,0 +1,649 @@
+/**
+ * The connection summary: connection events per source address and, within each source, per
+ * destination port, in memory fixed by two bounds whatever arrives.
+ *
+ * While no more than `maxSources` sources and no more than `maxPorts` ports per source are seen,
+ * every count is exact. Beyond a bound the summary is Space-Saving (Metwally, Agrawal and El
+ * Abbadi, "Efficient computation of frequent and top-k elements in data streams", 2005), twice:
+ * over sources, and over the ports of each source. A new source takes the place of the source
+ * with the smallest count `min`, starting at `min + 1` with an error of `min`; a new port, when
+ * its source's ports are full, likewise. Guarantees, with N the connections counted:
+ *
+ * - a source's count minus its error is at most its true count, and its count at least;
+ * - every source with more than N / maxSources connections is tracked (and every port of a
+ *   source with more than its share of that source's connections since it was tracked);
+ * - the counts of the tracked sources add up to N, and a source's port counts to its count.
+ *
+ * What is reported ({@link SummarySource.connections}, {@link SummaryPort.connections}) is the
+ * lower bound: the connections seen since the source (or port) took its place, never ones that
+ * may belong to another. The rest is reported as untracked.
+ *
+ * Distinct sources are exact until a source is first replaced, then estimated by a
+ * {@link HyperLogLog} that sees every source.
+ *
+ * Memory: about `maxSources * (18 * maxPorts + 90)` bytes at most, allocated once (pages are
+ * touched only as they are used).
+ *
+ * @module
+ */
+import { HyperLogLog } from "./hyperloglog.ts";
+
+const SEED = crypto.getRandomValues(new Int32Array(1))[0];
+
+/** Default for {@link SummaryBounds.maxSources}. */
+export const DEFAULT_MAX_SOURCES = 32768;
+/** Default for {@link SummaryBounds.maxPorts}. */
+export const DEFAULT_MAX_PORTS = 64;
+/** The largest accepted {@link SummaryBounds.maxSources}. */
+export const MAX_SOURCES_LIMIT = 1 << 24;
+/** The largest accepted {@link SummaryBounds.maxPorts}: every port. */
+export const MAX_PORTS_LIMIT = 65536;
+/** The largest accepted product of the two bounds (about 2.4 GB of port slots). */
+export const MAX_SLOTS = 1 << 27;
+
+/** How much a summary tracks. */
+export interface SummaryBounds {
+  /** Sources tracked at most ({@link DEFAULT_MAX_SOURCES} by default). */
+  maxSources?: number;
+  /** Ports tracked per source at most ({@link DEFAULT_MAX_PORTS} by default). */
+  maxPorts?: number;
+}
+
+/** A tracked source, as {@link ConnectionSummary.sources} lists it. */
+export interface SummarySource {
+  /** Identifies the source for {@link ConnectionSummary.portsOf}, until the next count. */
+  readonly id: number;
+  /** 4 or 6. */
+  readonly family: 4 | 6;
+  /** The address: 4 bytes for IPv4, 16 for IPv6, network order. */
+  readonly address: Uint8Array;
+  /** Connections certainly from this source (a lower bound; exact when `error` is 0). */
+  readonly connections: number;
+  /** How many more connections the source may have made. */
+  readonly error: number;
+  /** Of `connections`, those to ports that are not tracked. */
+  readonly untracked: number;
+}
+
+/** A tracked port of a source, as {@link ConnectionSummary.portsOf} lists it. */
+export interface SummaryPort {
+  /** TCP destination port. */
+  readonly port: number;
+  /** Connections certainly from the source to this port (a lower bound). */
+  readonly connections: number;
+  /** How many more there may have been: this port's own error plus its source's. */
+  readonly error: number;
+}
+
+/**
+ * The bounds with their defaults filled in; throws a `RangeError` when one is not an integer in
+ * its range.
+ *
+ * @example
+ * ```ts
+ * checkBounds({ maxPorts: 8 }); // { maxSources: 32768, maxPorts: 8 }
+ * ```
+ */
+export function checkBounds(bounds: SummaryBounds): Required<SummaryBounds> {
+  const maxSources = bounds.maxSources ?? DEFAULT_MAX_SOURCES;
+  const maxPorts = bounds.maxPorts ?? DEFAULT_MAX_PORTS;
+  if (!Number.isInteger(maxSources) || maxSources < 1 || maxSources > MAX_SOURCES_LIMIT) {
+    throw new RangeError(`The source bound must be from 1 to ${MAX_SOURCES_LIMIT}`);
+  }
+  if (!Number.isInteger(maxPorts) || maxPorts < 1 || maxPorts > MAX_PORTS_LIMIT) {
+    throw new RangeError(`The port bound must be from 1 to ${MAX_PORTS_LIMIT}`);
+  }
+  if (maxSources * maxPorts > MAX_SLOTS) {
+    throw new RangeError(
+      `The bounds allow ${maxSources * maxPorts} port slots, more than ${MAX_SLOTS}`,
+    );
+  }
+  return { maxSources, maxPorts };
+}
+
+/**
+ * Counts events per source address and destination port within fixed bounds.
+ *
+ * @example
+ * ```ts
+ * const summary = new ConnectionSummary({ maxSources: 2 });
+ * const a = new Int32Array([0x0a000001, 0, 0, 0]);
+ * summary.addWords(4, a, 443);
+ * summary.addWords(4, a, 443);
+ * summary.total; // 2
+ * summary.sources()[0].connections; // 2
+ * summary.portsOf(summary.sources()[0].id); // [{ port: 443, connections: 2, error: 0 }]
+ * ```
+ */
+export class ConnectionSummary {
+  /** Sources tracked at most. */
+  readonly maxSources: number;
+  /** Ports tracked per source at most. */
+  readonly maxPorts: number;
+  readonly #scratch = new Int32Array(4);
+  // Per source (entry): address words, family (0: free), hash, count, error, ports used.
+  readonly #words: Int32Array;
+  readonly #family: Uint8Array;
+  readonly #hash: Int32Array;
+  readonly #count: Float64Array;
+  readonly #error: Float64Array;
+  readonly #used: Int32Array;
+  // Per port slot, maxPorts slots per entry: port, count, error.
+  readonly #ports: Uint16Array;
+  readonly #portCount: Float64Array;
+  readonly #portError: Float64Array;
+  // Open addressing, linear probing: entry + 1 per slot, 0 when empty.
+  readonly #index: Int32Array;
+  readonly #mask: number;
+  // Once the summary is full, every entry is in an order by a key, its count when placed
+  // (counting does not update it: it is refreshed lazily): either a 4-ary min-heap or a FIFO
+  // queue whose keys never decrease. Sources admitted go to the queue, so that a flood of new
+  // sources replaces the least counted in constant time.
+  #ordered = false;
+  readonly #heap: Int32Array;
+  readonly #heapKey: Float64Array;
+  #heapSize = 0;
+  readonly #queue: Int32Array;
+  readonly #queueKey: Float64Array;
+  #queueHead = 0;
+  #queueLength = 0;
+  readonly #distinct = new HyperLogLog();
+  #size = 0;
+  #total = 0;
+  #replacedSources = 0;
+  #replacedPorts = 0;
+
+  /** An empty summary; throws a `RangeError` when a bound is out of range. */
+  constructor(bounds: SummaryBounds = {}) {
+    const { maxSources, maxPorts } = checkBounds(bounds);
+    this.maxSources = maxSources;
+    this.maxPorts = maxPorts;
+    this.#words = new Int32Array(maxSources * 4);
+    this.#family = new Uint8Array(maxSources);
+    this.#hash = new Int32Array(maxSources);
+    this.#count = new Float64Array(maxSources);
+    this.#error = new Float64Array(maxSources);
+    this.#used = new Int32Array(maxSources);
+    this.#ports = new Uint16Array(maxSources * maxPorts);
+    this.#portCount = new Float64Array(maxSources * maxPorts);
+    this.#portError = new Float64Array(maxSources * maxPorts);
+    this.#heap = new Int32Array(maxSources);
+    this.#heapKey = new Float64Array(maxSources);
+    this.#queue = new Int32Array(maxSources);
+    this.#queueKey = new Float64Array(maxSources);
+    let slots = 16;
+    while (slots < maxSources * 2) slots *= 2;
+    this.#index = new Int32Array(slots);
+    this.#mask = slots - 1;
+  }
+
+  /** Events counted. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Sources tracked now. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Events not credited to any tracked source (0 while no source was replaced). */
+  get untracked(): number {
+    let credited = 0;
+    for (let entry = 0; entry < this.#size; entry++) {
+      credited += this.#count[entry] - this.#error[entry];
+    }
+    return this.#total - credited;
+  }
+
+  /** True while every count is exact: no source and no port was ever replaced. */
+  get exact(): boolean {
+    return this.#replacedSources === 0 && this.#replacedPorts === 0;
+  }
+
+  /** How many times a new source took the place of another. */
+  get replacedSources(): number {
+    return this.#replacedSources;
+  }
+
+  /** How many times a new port took the place of another within its source. */
+  get replacedPorts(): number {
+    return this.#replacedPorts;
+  }
+
+  /**
+   * Distinct sources seen: exact while no source was replaced, otherwise an estimate (never
+   * below the sources tracked).
+   */
+  distinctSources(): { count: number; exact: boolean } {
+    if (this.#replacedSources === 0) return { count: this.#size, exact: true };
+    return { count: Math.max(this.#size, this.#distinct.estimate()), exact: false };
+  }
+
+  /**
+   * Counts `count` events (1 by default) from `address` (16 bytes, of which the first 4 are
+   * used when `family` is 4; the rest must then be zero) to `port`.
+   */
+  add(family: 4 | 6, address: Uint8Array, port: number, count = 1): void {
+    const words = this.#scratch;
+    for (let i = 0; i < 4; i++) {
+      const at = 4 * i;
+      words[i] = (address[at] << 24) | (address[at + 1] << 16) | (address[at + 2] << 8) |
+        address[at + 3];
+    }
+    this.addWords(family, words, port, count);
+  }
+
+  /**
+   * Counts `count` events (1 by default) from the address given as four 32-bit words, each
+   * read most significant byte first (IPv4: word 0, the others zero), to `port`: what
+   * {@link Decoded.words} holds. No allocation.
+   */
+  addWords(family: 4 | 6, words: Int32Array, port: number, count = 1): void {
+    const w0 = words[0];
+    const w1 = words[1];
+    const w2 = words[2];
+    const w3 = words[3];
+    const index = this.#index;
+    const mask = this.#mask;
+    const keys = this.#words;
+    const hash = mix(w0, w1, w2, w3, family);
+    let at = hash & mask;
+    this.#total += count;
+    for (;;) {
+      const entry = index[at] - 1;
+      if (entry < 0) break;
+      const k = entry << 2;
+      if (
+        keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3 &&
+        this.#family[entry] === family
+      ) {
+        this.#count[entry] += count;
+        // A source's first port is the one it uses most of the time: the rest out of line.
+        const base = entry * this.maxPorts;
+        if (this.#ports[base] === port) this.#portCount[base] += count;
+        else this.#addPort(entry, base, port, count);
+        return;
+      }
+      at = (at + 1) & mask;
+    }
+    this.#admit(family, w0, w1, w2, w3, hash, at, port, count);
+  }
+
+  /**
+   * A summary of exact counts per (source, port) pair, as {@link ConnectionCounter.entries}
+   * yields them. Beyond the bounds, it keeps the most counted sources (ties: lowest address),
+   * and of each the most counted ports (ties: lowest port), with their exact counts: what a
+   * summary fed the same events would guarantee, and exact where it can be.
+   *
+   * @example
+   * ```ts
+   * const summary = ConnectionSummary.fromCounts(counter.entries(), { maxSources: 100 });
+   * ```
+   */
+  static fromCounts(
+    pairs: Iterable<{ family: 4 | 6; address: Uint8Array; port: number; count: number }>,
+    bounds: SummaryBounds = {},
+  ): ConnectionSummary {
+    const summary = new ConnectionSummary(bounds);
+    const bySource = new Map<string, Group>();
+    for (const { family, address, port, count } of pairs) {
+      const key = String.fromCharCode(...address);
+      let group = bySource.get(key);
+      if (group === undefined) {
+        const words = new Int32Array(4);
+        for (let i = 0; i < address.length; i++) words[i >> 2] |= address[i] << (24 - 8 * (i & 3));
+        group = { family, words, address, total: 0, ports: [] };
+        bySource.set(key, group);
+      }
+      group.total += count;
+      group.ports.push([port, count]);
+    }
+    const groups = [...bySource.values()];
+    if (groups.length > summary.maxSources) {
+      groups.sort((a, b) => b.total - a.total || compareAddresses(a.address, b.address));
+    }
+    for (const group of groups) {
+      summary.#total += group.total;
+      const w = group.words;
+      summary.#distinct.add(group.family, w[0], w[1], w[2], w[3]);
+    }
+    const kept = Math.min(groups.length, summary.maxSources);
+    summary.#replacedSources = groups.length - kept;
+    for (let g = 0; g < kept; g++) summary.#load(groups[g]);
+    if (summary.#size === summary.maxSources) {
+      summary.#buildHeap();
+      summary.#ordered = true;
+    }
+    return summary;
+  }
+
+  /** Tracks a source with exact counts, in a summary that has room for it. */
+  #load(group: Group): void {
+    const entry = this.#size++;
+    const w = group.words;
+    const hash = mix(w[0], w[1], w[2], w[3], group.family);
+    const k = entry << 2;
+    this.#words.set(w, k);
+    this.#family[entry] = group.family;
+    this.#hash[entry] = hash;
+    this.#count[entry] = group.total;
+    this.#error[entry] = 0;
+    let at = hash & this.#mask;
+    while (this.#index[at] !== 0) at = (at + 1) & this.#mask;
+    this.#index[at] = entry + 1;
+    const ports = group.ports;
+    if (ports.length > this.maxPorts) {
+      ports.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+      this.#replacedPorts += ports.length - this.maxPorts;
+    }
+    const used = Math.min(ports.length, this.maxPorts);
+    const base = entry * this.maxPorts;
+    for (let i = 0; i < used; i++) {
+      this.#ports[base + i] = ports[i][0];
+      this.#portCount[base + i] = ports[i][1];
+      this.#portError[base + i] = 0;
+    }
+    this.#used[entry] = used;
+  }
+
+  /**
+   * The tracked sources, in no particular order. Their addresses are views on one buffer made
+   * for the call.
+   */
+  sources(): SummarySource[] {
+    const out: SummarySource[] = [];
+    const pool = new Uint8Array(this.#size * 16);
+    let used = 0;
+    for (let entry = 0; entry < this.#size; entry++) {
+      const family = this.#family[entry] === 6 ? 6 : 4;
+      const length = family === 4 ? 4 : 16;
+      const address = pool.subarray(used, used + length);
+      used += length;
+      for (let i = 0; i < length; i++) {
+        address[i] = this.#words[4 * entry + (i >> 2)] >>> (24 - 8 * (i & 3));
+      }
+      const base = entry * this.maxPorts;
+      const connections = this.#count[entry] - this.#error[entry];
+      let untracked = connections;
+      for (let i = base; i < base + this.#used[entry]; i++) {
+        untracked -= this.#portCount[i] - this.#portError[i];
+      }
+      out.push({ id: entry, family, address, connections, error: this.#error[entry], untracked });
+    }
+    return out;
+  }
+
+  /** The tracked ports of the source `id` (from {@link sources}), in no particular order. */
+  portsOf(id: number): SummaryPort[] {
+    if (!(id >= 0 && id < this.#size)) throw new RangeError(`No source ${id}`);
+    const out: SummaryPort[] = [];
+    const base = id * this.maxPorts;
+    const sourceError = this.#error[id];
+    for (let i = 0; i < this.#used[id]; i++) {
+      const error = this.#portError[base + i];
+      out.push({
+        port: this.#ports[base + i],
+        connections: this.#portCount[base + i] - error,
+        error: error + sourceError,
+      });
+    }
+    return out;
+  }
+
+  /** Forgets everything counted. */
+  clear(): void {
+    this.#index.fill(0);
+    this.#ordered = false;
+    this.#heapSize = 0;
+    this.#queueHead = 0;
+    this.#queueLength = 0;
+    this.#distinct.clear();
+    this.#size = 0;
+    this.#total = 0;
+    this.#replacedSources = 0;
+    this.#replacedPorts = 0;
+  }
+
+  /** Counts events to a port that is not the first of its tracked source `entry`. */
+  #addPort(entry: number, base: number, port: number, count: number): void {
+    const ports = this.#ports;
+    const counts = this.#portCount;
+    const used = this.#used[entry];
+    for (let i = base + 1; i < base + used; i++) {
+      if (ports[i] === port) {
+        counts[i] += count;
+        return;
+      }
+    }
+    if (used < this.maxPorts) {
+      const slot = base + used;
+      ports[slot] = port;
+      counts[slot] = count;
+      this.#portError[slot] = 0;
+      this.#used[entry] = used + 1;
+      return;
+    }
+    // Full: the new port takes the place of the least counted one.
+    let least = base;
+    for (let i = base + 1; i < base + used; i++) if (counts[i] < counts[least]) least = i;
+    const min = counts[least];
+    ports[least] = port;
+    this.#portError[least] = min;
+    counts[least] = min + count;
+    this.#replacedPorts++;
+  }
+
+  /** Counts events from a source that is not tracked; `at` is a free slot of the index. */
+  #admit(
+    family: 4 | 6,
+    w0: number,
+    w1: number,
+    w2: number,
+    w3: number,
+    hash: number,
+    at: number,
+    port: number,
+    count: number,
+  ): void {
+    this.#distinct.add(family, w0, w1, w2, w3);
+    let entry: number;
+    let error = 0;
+    if (this.#size < this.maxSources) {
+      entry = this.#size++;
+    } else {
+      // Full: the new source takes the place of the least counted one.
+      entry = this.#takeLeast();
+      error = this.#count[entry];
+      this.#unindex(entry);
+      this.#replacedSources++;
+      // Removing shifted slots back: find a free one again.
+      at = hash & this.#mask;
+      while (this.#index[at] !== 0) at = (at + 1) & this.#mask;
+    }
+    const k = entry << 2;
+    this.#words[k] = w0;
+    this.#words[k + 1] = w1;
+    this.#words[k + 2] = w2;
+    this.#words[k + 3] = w3;
+    this.#family[entry] = family;
+    this.#hash[entry] = hash;
+    this.#count[entry] = error + count;
+    this.#error[entry] = error;
+    this.#used[entry] = 1;
+    this.#index[at] = entry + 1;
+    const base = entry * this.maxPorts;
+    this.#ports[base] = port;
+    this.#portCount[base] = count;
+    this.#portError[base] = 0;
+    if (this.#ordered) {
+      this.#place(entry, error + count);
+    } else if (this.#size === this.maxSources) {
+      this.#buildHeap();
+      this.#ordered = true;
+    }
+  }
+
+  /**
+   * Takes out of the order the entry with the smallest count. Keys lag behind counts (counting
+   * does not touch the order), so a stale candidate is put back with its count until the
+   * smaller of the heap's top and the queue's head is current: it is then the least, since no
+   * key exceeds its count.
+   */
+  #takeLeast(): number {
+    const heapKeys = this.#heapKey;
+    const queueKeys = this.#queueKey;
+    for (;;) {
+      let entry: number;
+      let key: number;
+      if (
+        this.#heapSize > 0 &&
+        (this.#queueLength === 0 || heapKeys[0] <= queueKeys[this.#queueHead])
+      ) {
+        entry = this.#heap[0];
+        key = heapKeys[0];
+        const last = --this.#heapSize;
+        if (last > 0) {
+          this.#heap[0] = this.#heap[last];
+          heapKeys[0] = heapKeys[last];
+          this.#siftDown(0);
+        }
+      } else {
+        const head = this.#queueHead;
+        entry = this.#queue[head];
+        key = queueKeys[head];
+        this.#queueHead = head + 1 === this.maxSources ? 0 : head + 1;
+        this.#queueLength--;
+      }
+      const count = this.#count[entry];
+      if (key === count) return entry;
+      this.#place(entry, count);
+    }
+  }
+
+  /**
+   * Puts `entry` in the order with `key`: at the end of the queue when no key there is larger
+   * (always so for a source just admitted, since the least count never decreases), otherwise
+   * in the heap.
+   */
+  #place(entry: number, key: number): void {
+    const n = this.maxSources;
+    const length = this.#queueLength;
+    const tail = this.#queueHead + length - 1;
+    if (length === 0 || key >= this.#queueKey[tail >= n ? tail - n : tail]) {
+      const at = tail + 1 >= n ? tail + 1 - n : tail + 1;
+      this.#queue[at] = entry;
+      this.#queueKey[at] = key;
+      this.#queueLength = length + 1;
+      return;
+    }
+    const heap = this.#heap;
+    const keys = this.#heapKey;
+    let at = this.#heapSize++;
+    while (at > 0) {
+      const parent = (at - 1) >> 2;
+      if (keys[parent] <= key) break;
+      heap[at] = heap[parent];
+      keys[at] = keys[parent];
+      at = parent;
+    }
+    heap[at] = entry;
+    keys[at] = key;
+  }
+
+  /** Makes the order of a summary that has just become full: every entry in the heap. */
+  #buildHeap(): void {
+    const n = this.maxSources;
+    for (let i = 0; i < n; i++) {
+      this.#heap[i] = i;
+      this.#heapKey[i] = this.#count[i];
+    }
+    this.#heapSize = n;
+    for (let i = (n - 2) >> 2; i >= 0; i--) this.#siftDown(i);
+  }
+
+  /** Sinks the heap's node `at`. Four children per node: a shallow heap, each node's children
+   * on one or two cache lines. */
+  #siftDown(at: number): void {
+    const heap = this.#heap;
+    const keys = this.#heapKey;
+    const n = this.#heapSize;
+    const entry = heap[at];
+    const key = keys[at];
+    for (;;) {
+      const first = 4 * at + 1;
+      if (first >= n) break;
+      let child = first;
+      let least = keys[first];
+      const last = first + 4 < n ? first + 4 : n;
+      for (let c = first + 1; c < last; c++) {
+        if (keys[c] < least) {
+          least = keys[c];
+          child = c;
+        }
+      }
+      if (least >= key) break;
+      heap[at] = heap[child];
+      keys[at] = least;
+      at = child;
+    }
+    heap[at] = entry;
+    keys[at] = key;
+  }
+
+  /** Removes `entry` from the index, shifting back the slots after it (linear probing). */
+  #unindex(entry: number): void {
+    const index = this.#index;
+    const mask = this.#mask;
+    const hashes = this.#hash;
+    let hole = hashes[entry] & mask;
+    while (index[hole] !== entry + 1) hole = (hole + 1) & mask;
+    let at = hole;
+    for (;;) {
+      at = (at + 1) & mask;
+      const other = index[at] - 1;
+      if (other < 0) break;
+      const home = hashes[other] & mask;
+      // The entry at `at` stays when its home lies cyclically in (hole, at].
+      const stays = hole <= at ? hole < home && home <= at : hole < home || home <= at;
+      if (stays) continue;
+      index[hole] = index[at];
+      hole = at;
+    }
+    index[hole] = 0;
+  }
+}
+
+/** A source's exact counts, while {@link ConnectionSummary.fromCounts} loads them. */
+interface Group {
+  family: 4 | 6;
+  words: Int32Array;
+  address: Uint8Array;
+  total: number;
+  ports: [port: number, count: number][];
+}
+
+/**
+ * Address order: IPv4 before IPv6, then numeric.
+ *
+ * @example
+ * ```ts
+ * compareAddresses(new Uint8Array([10, 0, 0, 2]), new Uint8Array([9, 0, 0, 1])) > 0; // true
+ * ```
+ */
+export function compareAddresses(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return a.length - b.length;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
+}
+
+/** The index's hash of an address, keyed by a seed of the process (a crafted flood must not
+ * be able to pile its sources onto one run of slots). */
+function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number {
+  let h = Math.imul(w0 ^ SEED, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w4, 0x85ebca6b);
+  return h ^ (h >>> 15);
+}
