@@ -5,6 +5,7 @@
  * @module
  */
 import type { LiveResult, OfflineResult } from "./bench_run.ts";
+import type { MemoryResult } from "./bench_memory.ts";
 
 /** Everything one run of the suite measured. */
 export interface Report {
@@ -25,6 +26,8 @@ export interface Report {
   offline: OfflineResult[];
   /** The live results, or why there are none. */
   live: LiveResult[] | string;
+  /** The bounded-memory results, or why there are none. */
+  memory?: MemoryResult[] | string;
   command: string;
 }
 
@@ -89,6 +92,23 @@ export function targets(report: Report): Target[] {
       met: tcpdump.median / pulso.median >= 10,
     },
   ];
+  if (Array.isArray(report.memory) && report.memory.length >= 3) {
+    const [floodRun, fillRun, fewRun] = report.memory;
+    const worst = Math.max(floodRun.maxRssKiB, fillRun.maxRssKiB);
+    out.push({
+      what: "bounded memory: peak RSS at most 150 MB with the default bounds (flood, full bounds)",
+      value: `${mb(floodRun.maxRssKiB)}, ${mb(fillRun.maxRssKiB)}`,
+      met: worst * 1024 <= 150e6,
+    }, {
+      what: "bounded memory: peak RSS within 2× the 1000-source run's",
+      value: `${(worst / fewRun.maxRssKiB).toFixed(2)}×`,
+      met: worst <= 2 * fewRun.maxRssKiB,
+    }, {
+      what: "the hashed digest of a full summary within 1 s of SIGTERM",
+      value: `${s(floodRun.stopToDigest ?? NaN, 2)} s, ${s(fillRun.stopToDigest ?? NaN, 2)} s`,
+      met: Math.max(floodRun.stopToDigest ?? Infinity, fillRun.stopToDigest ?? Infinity) <= 1,
+    });
+  }
   if (typeof report.live !== "string") {
     const p = liveSummary(report.live, "pulso");
     const t = liveSummary(report.live, "tcpdump");
@@ -118,8 +138,38 @@ export function median(values: number[]): number {
 const s = (x: number, digits = 3) => x.toFixed(digits);
 const thousands = (x: number) => Math.round(x).toLocaleString("en-US");
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+const mb = (kib: number) => `${(kib * 1024 / 1e6).toFixed(1)} MB`;
 /** Text for a Markdown table cell. */
 const cell = (text: string) => text.replace(/\|/g, "\\|");
+
+function memorySection(memory: MemoryResult[] | string | undefined): string[] {
+  const lines = ["", "## Bounded memory: floods of distinct sources", ""];
+  if (memory === undefined || typeof memory === "string") {
+    lines.push(`Memory benchmark ${memory ?? "not run"}.`);
+    return lines;
+  }
+  lines.push(
+    "`pulso --read FILE` with `PULSO_SECRET` set (hashed) and the default bounds " +
+      "(`--max-sources 32768 --max-ports 64`), on files of Ethernet SYNs written by " +
+      "`scripts/gen_flood.ts`; median wall time and the largest peak RSS (GNU time's `%M`) of " +
+      "the runs, interleaved. Digest after SIGTERM: pulso reads the same file from a pipe that " +
+      "stays open; once it has counted every SYN (its CPU time has stood still for 1 s) it gets " +
+      "SIGTERM, and the time until it has written the digest and exited is measured.",
+    "",
+    "| Workload | SYNs | Sources | Wall | Peak RSS | Digest lines | Distinct (log) | Approximate | Digest after SIGTERM |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |",
+  );
+  for (const r of memory) {
+    lines.push(
+      `| ${cell(r.name)} | ${thousands(r.syns)} | ${thousands(r.sources)} | ${s(r.wall, 2)} s | ` +
+        `${mb(r.maxRssKiB)} | ${thousands(r.lines)} | ${r.distinct} | ${
+          r.approximate ? "yes" : "no"
+        } | ` +
+        `${r.stopToDigest === undefined ? "" : `${s(r.stopToDigest, 2)} s`} |`,
+    );
+  }
+  return lines;
+}
 
 /** BENCHMARKS.md. */
 export function renderMarkdown(report: Report): string {
@@ -206,6 +256,7 @@ export function renderMarkdown(report: Report): string {
         "drifts from one minute to the next: compare runs of the same round.",
     );
   }
+  lines.push(...memorySection(report.memory));
   lines.push(
     "",
     "## Live: a SYN flood on `lo`",

@@ -3,10 +3,12 @@
  * reference first). Offline, on a generated workload: pulso, a C libpcap loop, tcpdump | awk
  * and tshark | sort | uniq -c, timed as whole processes, their counts checked against each
  * other. Live, under an hping3 SYN flood on `lo`: pulso and `tcpdump -w /dev/null` with the same
- * filter, their CPU time, peak RSS, counts and drops. Then BENCHMARKS.md and benchmarks.svg.
+ * filter, their CPU time, peak RSS, counts and drops. Bounded memory (scripts/bench_memory.ts):
+ * peak RSS and digest latency on floods of distinct sources. Then BENCHMARKS.md and
+ * benchmarks.svg.
  *
  * Usage: scripts/bench [--tiny] [--frames N] [--runs N] [--flood SECONDS] [--rounds N]
- *        [--no-live] [--out DIR]
+ *        [--no-live] [--no-memory] [--out DIR]
  *
  * Exits 1 when the tools disagree on the counts (or a tool fails), 2 on a usage error.
  *
@@ -16,6 +18,7 @@ import { captureFilter } from "../src/bpf_filter.ts";
 import { LinkType } from "../src/decode.ts";
 import { generate, PORTS } from "./gen_workload.ts";
 import { median, renderMarkdown, renderSvg, type Report } from "./bench_report.ts";
+import { memory } from "./bench_memory.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
@@ -33,6 +36,8 @@ interface Options {
   /** Live rounds: each runs the flood once against each capturer. */
   rounds: number;
   live: boolean;
+  /** Run the bounded-memory part. */
+  memory: boolean;
   out: string;
 }
 
@@ -45,6 +50,7 @@ function parseOptions(args: string[]): Options {
     floodSeconds: tiny ? 1 : 10,
     rounds: tiny ? 1 : 5,
     live: true,
+    memory: true,
     out: tiny ? `${ROOT}/bench-out/tiny` : ROOT,
   };
   for (let i = 0; i < args.length; i++) {
@@ -76,6 +82,9 @@ function parseOptions(args: string[]): Options {
       case "--no-live":
         options.live = false;
         break;
+      case "--no-memory":
+        options.memory = false;
+        break;
       case "--out":
         options.out = value();
         break;
@@ -90,7 +99,7 @@ function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
     "usage: scripts/bench [--tiny] [--frames N] [--runs N] [--flood SECONDS] [--rounds N] " +
-      "[--no-live] [--out DIR]",
+      "[--no-live] [--no-memory] [--out DIR]",
   );
   Deno.exit(2);
 }
@@ -633,6 +642,9 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const off = await offline(options, workload, cLoop);
+  const memoryResults = options.memory
+    ? await memory(options.tiny, options.tiny ? 1 : 3)
+    : "skipped (--no-memory)";
   const liveResults = options.live ? await live(options) : "skipped (--no-live)";
   const report: Report = {
     date: started.toISOString(),
@@ -650,6 +662,7 @@ async function main(): Promise<number> {
     pairs: off.pairs,
     offline: off.results,
     live: liveResults,
+    memory: memoryResults,
     command: `scripts/bench${options.tiny ? " --tiny" : ""}`,
   };
   // The raw figures stay out of the repository (bench-out/ is ignored).

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { LiveResult, OfflineResult } from "./bench_run.ts";
+import type { MemoryResult } from "./bench_memory.ts";
 import { differences, parseDigest, parseTriples } from "./bench_run.ts";
 import { liveSummary, type Report, targets } from "./bench_report.ts";
 
@@ -122,4 +123,36 @@ Deno.test("bench: the targets are met or missed on their thresholds", () => {
   assert.equal(missed[3].value, "2.50×");
   // Without a live run, only the offline targets are judged.
   assert.equal(targets({ ...report(1, 1, 10, []), live: "skipped (--no-live)" }).length, 2);
+});
+
+function memoryRun(name: string, maxRssKiB: number, stopToDigest?: number): MemoryResult {
+  return {
+    name,
+    file: `${name}.pcap`,
+    syns: 1,
+    sources: 1,
+    wall: 1,
+    maxRssKiB,
+    lines: 1,
+    approximate: false,
+    distinct: "1",
+    ...(stopToDigest === undefined ? {} : { stopToDigest }),
+  };
+}
+
+Deno.test("bench: the memory targets: 150 MB, 2× the 1000-source run, digest within 1 s", () => {
+  const base = { ...report(1, 1, 10, []), live: "skipped (--no-live)" };
+  const judged = (flood: number, fill: number, few: number, digest: number) =>
+    targets({
+      ...base,
+      memory: [
+        memoryRun("flood", flood, 0.3),
+        memoryRun("fill", fill, digest),
+        memoryRun("few", few),
+      ],
+    }).slice(2).map((t) => t.met);
+  assert.deepEqual(judged(100_000, 130_000, 70_000, 0.4), [true, true, true]);
+  assert.deepEqual(judged(100_000, 150_000, 70_000, 0.4), [false, false, true]);
+  assert.deepEqual(judged(100_000, 140_000, 69_000, 1.2), [true, false, false]);
+  assert.equal(targets({ ...base, memory: "skipped (--no-memory)" }).length, 2);
 });

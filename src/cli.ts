@@ -68,7 +68,7 @@ Options:
       --no-hash                              print source addresses in clear
       --max-sources <N>                      sources tracked at most [default: ${DEFAULT_MAX_SOURCES}]
       --max-ports <N>                        ports tracked per source at most [default: ${DEFAULT_MAX_PORTS}]
-      --dedupe                               count connection attempts: a SYN repeated within 60 s is not counted again
+      --dedupe                               count attempts: a SYN repeated within 60 s counts once
   -D, --list-devices                         list capture devices and exit
   -h, --help                                 Print help
   -V, --version                              Print version

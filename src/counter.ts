@@ -25,8 +25,8 @@ export interface CounterEntry {
 
 const WORDS = 5; // four address words, then family << 16 | port (never 0 in a used slot)
 const INITIAL_CAPACITY = 1024;
-/** Pairs counted in the exact table at most (7 MiB of table); past them, a summary counts. */
-export const EXACT_PAIRS = 1 << 17;
+/** Pairs counted in the exact table at most (3.5 MiB of table); past them, a summary counts. */
+export const EXACT_PAIRS = 1 << 16;
 
 /**
  * Counts events per source address and destination port, within bounds: what
@@ -77,7 +77,7 @@ export class ConnectionCounter {
    * from the exact table (the counter goes on counting exactly).
    */
   summarize(): ConnectionSummary {
-    return this.#summary ?? ConnectionSummary.fromCounts(this.entries(), this.#bounds);
+    return this.#summary ?? this.#toSummary();
   }
 
   /**
@@ -159,6 +159,21 @@ export class ConnectionCounter {
     }
   }
 
+  /** A summary of the exact table. */
+  #toSummary(): ConnectionSummary {
+    const keys = this.#keys;
+    const counts = this.#counts;
+    return ConnectionSummary.fromPairs((add) => {
+      for (let slot = 0; slot < counts.length; slot++) {
+        const k = slot * WORDS;
+        const tag = keys[k + 4];
+        if (tag === 0) continue;
+        const family = (tag >>> 16) === 6 ? 6 : 4;
+        add(family, keys[k], keys[k + 1], keys[k + 2], keys[k + 3], tag & 0xffff, counts[slot]);
+      }
+    }, this.#bounds);
+  }
+
   /** Counts a pair that is not in its home slot `slot`: further along, or new. */
   #probe(slot: number, w0: number, w1: number, w2: number, w3: number, w4: number): void {
     const keys = this.#keys;
@@ -190,7 +205,7 @@ export class ConnectionCounter {
         this.#grow();
       } else {
         // Full: from now on the summary counts, in its fixed memory.
-        this.#summary = ConnectionSummary.fromCounts(this.entries(), this.#bounds);
+        this.#summary = this.#toSummary();
         this.#keys = new Int32Array(0);
         this.#counts = new Float64Array(0);
         this.#mask = 0;

@@ -39,6 +39,7 @@ export class RetransmissionFilter {
   readonly #seed = crypto.getRandomValues(new Int32Array(2));
   #retransmissions = 0;
   #forgotten = 0;
+  #turn = 0;
 
   /** An empty filter remembering up to `capacity` attempts (a power of two, at least 4). */
   constructor(capacity = DEDUPE_CAPACITY) {
@@ -99,8 +100,11 @@ export class RetransmissionFilter {
     const highs = this.#high;
     const lows = this.#low;
     const times = this.#time;
-    let oldest = base;
-    for (let i = base; i < base + WAYS; i++) {
+    // Ties for the oldest (equal timestamps) go round the ways, so that no way churns alone.
+    const start = this.#turn++ & (WAYS - 1);
+    let oldest = base + start;
+    for (let j = 0; j < WAYS; j++) {
+      const i = base + ((start + j) & (WAYS - 1));
       if (highs[i] === high && lows[i] === low && Math.abs(seconds - times[i]) <= DEDUPE_SECONDS) {
         times[i] = seconds;
         this.#retransmissions++;

@@ -14,7 +14,7 @@
  * @module
  */
 import { formatAddress } from "./address.ts";
-import { compareAddresses, type ConnectionSummary, type SummarySource } from "./summary.ts";
+import type { ConnectionSummary, SummarySource } from "./summary.ts";
 
 /** A port of a digest line. */
 export interface DigestPort {
@@ -85,11 +85,16 @@ export function clearSource(address: Uint8Array): string {
  * ```
  */
 export function buildDigest(summary: ConnectionSummary, name: SourceNamer): Digest {
-  const named = summary.sources().map((source) => ({ source, name: name(source.address) }));
+  // No object per source until its line is made: a full summary has tens of thousands.
+  const count = summary.size;
+  const names: string[] = new Array(count);
+  for (let id = 0; id < count; id++) names[id] = name(summary.addressOf(id));
+  const order = new Int32Array(count);
+  for (let id = 0; id < count; id++) order[id] = id;
   const clear = name === clearSource;
-  named.sort((a, b) =>
-    b.source.connections - a.source.connections ||
-    (clear ? compareAddresses(a.source.address, b.source.address) : compareText(a.name, b.name))
+  order.sort((a, b) =>
+    summary.connectionsOf(b) - summary.connectionsOf(a) ||
+    (clear ? summary.compareSources(a, b) : compareText(names[a], names[b]))
   );
   const distinct = summary.distinctSources();
   return {
@@ -98,9 +103,9 @@ export function buildDigest(summary: ConnectionSummary, name: SourceNamer): Dige
     distinctSources: distinct.count,
     distinctSourcesExact: distinct.exact,
     exact: summary.exact,
-    sources: named.length,
+    sources: count,
     *lines() {
-      for (const { source, name } of named) yield line(summary, source, name);
+      for (const id of order) yield line(summary, summary.source(id), names[id]);
     },
   };
 }

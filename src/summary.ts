@@ -21,8 +21,8 @@
  * Distinct sources are exact until a source is first replaced, then estimated by a
  * {@link HyperLogLog} that sees every source.
  *
- * Memory: about `maxSources * (18 * maxPorts + 90)` bytes at most, allocated once (pages are
- * touched only as they are used).
+ * Memory: about `maxSources * (18 * maxPorts + 100)` bytes at most, allocated once; pages are
+ * touched only as they are used, and the ports after a source's first only when it has some.
  *
  * @module
  */
@@ -121,6 +121,8 @@ export class ConnectionSummary {
   /** Ports tracked per source at most. */
   readonly maxPorts: number;
   readonly #scratch = new Int32Array(4);
+  readonly #address4 = new Uint8Array(4);
+  readonly #address16 = new Uint8Array(16);
   // Per source (entry): address words, family (0: free), hash, count, error, ports used.
   readonly #words: Int32Array;
   readonly #family: Uint8Array;
@@ -128,7 +130,12 @@ export class ConnectionSummary {
   readonly #count: Float64Array;
   readonly #error: Float64Array;
   readonly #used: Int32Array;
-  // Per port slot, maxPorts slots per entry: port, count, error.
+  // Per port: port, count, error. A source's first port is kept with the source; the others in
+  // its block of maxPorts - 1 slots, touched only when it has them (a flood of single-port
+  // sources leaves the blocks' pages untouched).
+  readonly #port0: Uint16Array;
+  readonly #count0: Float64Array;
+  readonly #error0: Float64Array;
   readonly #ports: Uint16Array;
   readonly #portCount: Float64Array;
   readonly #portError: Float64Array;
@@ -164,9 +171,12 @@ export class ConnectionSummary {
     this.#count = new Float64Array(maxSources);
     this.#error = new Float64Array(maxSources);
     this.#used = new Int32Array(maxSources);
-    this.#ports = new Uint16Array(maxSources * maxPorts);
-    this.#portCount = new Float64Array(maxSources * maxPorts);
-    this.#portError = new Float64Array(maxSources * maxPorts);
+    this.#port0 = new Uint16Array(maxSources);
+    this.#count0 = new Float64Array(maxSources);
+    this.#error0 = new Float64Array(maxSources);
+    this.#ports = new Uint16Array(maxSources * (maxPorts - 1));
+    this.#portCount = new Float64Array(maxSources * (maxPorts - 1));
+    this.#portError = new Float64Array(maxSources * (maxPorts - 1));
     this.#heap = new Int32Array(maxSources);
     this.#heapKey = new Float64Array(maxSources);
     this.#queue = new Int32Array(maxSources);
@@ -260,9 +270,8 @@ export class ConnectionSummary {
       ) {
         this.#count[entry] += count;
         // A source's first port is the one it uses most of the time: the rest out of line.
-        const base = entry * this.maxPorts;
-        if (this.#ports[base] === port) this.#portCount[base] += count;
-        else this.#addPort(entry, base, port, count);
+        if (this.#port0[entry] === port) this.#count0[entry] += count;
+        else this.#addPort(entry, port, count);
         return;
       }
       at = (at + 1) & mask;
@@ -285,66 +294,136 @@ export class ConnectionSummary {
     pairs: Iterable<{ family: 4 | 6; address: Uint8Array; port: number; count: number }>,
     bounds: SummaryBounds = {},
   ): ConnectionSummary {
-    const summary = new ConnectionSummary(bounds);
-    const bySource = new Map<string, Group>();
-    for (const { family, address, port, count } of pairs) {
-      const key = String.fromCharCode(...address);
-      let group = bySource.get(key);
-      if (group === undefined) {
-        const words = new Int32Array(4);
-        for (let i = 0; i < address.length; i++) words[i >> 2] |= address[i] << (24 - 8 * (i & 3));
-        group = { family, words, address, total: 0, ports: [] };
-        bySource.set(key, group);
+    return ConnectionSummary.fromPairs((add) => {
+      for (const { family, address, port, count } of pairs) {
+        let w0 = 0, w1 = 0, w2 = 0, w3 = 0;
+        for (let i = 0; i < address.length; i++) {
+          const byte = address[i] << (24 - 8 * (i & 3));
+          if (i < 4) w0 |= byte;
+          else if (i < 8) w1 |= byte;
+          else if (i < 12) w2 |= byte;
+          else w3 |= byte;
+        }
+        add(family, w0, w1, w2, w3, port, count);
       }
-      group.total += count;
-      group.ports.push([port, count]);
+    }, bounds);
+  }
+
+  /**
+   * As {@link fromCounts}, from pairs that `visit` hands to its `add` callback one by one, the
+   * address as four words: no object per pair (what {@link ConnectionCounter.summarize} uses).
+   */
+  static fromPairs(
+    visit: (
+      add: (
+        family: 4 | 6,
+        w0: number,
+        w1: number,
+        w2: number,
+        w3: number,
+        port: number,
+        count: number,
+      ) => void,
+    ) => void,
+    bounds: SummaryBounds = {},
+  ): ConnectionSummary {
+    const summary = new ConnectionSummary(bounds);
+    // The pairs into typed arrays.
+    let capacity = 1024;
+    let words = new Int32Array(capacity * 4);
+    let families = new Uint8Array(capacity);
+    let ports = new Uint16Array(capacity);
+    let counts = new Float64Array(capacity);
+    let n = 0;
+    visit((family, w0, w1, w2, w3, port, count) => {
+      if (n === capacity) {
+        capacity *= 2;
+        words = grown(words, capacity * 4);
+        families = grown(families, capacity);
+        ports = grown(ports, capacity);
+        counts = grown(counts, capacity);
+      }
+      words[4 * n] = w0;
+      words[4 * n + 1] = w1;
+      words[4 * n + 2] = w2;
+      words[4 * n + 3] = w3;
+      families[n] = family;
+      ports[n] = port;
+      counts[n] = count;
+      n++;
+    });
+    // Address order (IPv4 first, then numeric): each source's pairs side by side.
+    const bySource = (a: number, b: number) => {
+      if (families[a] !== families[b]) return families[a] - families[b];
+      for (let i = 0; i < 4; i++) {
+        const x = words[4 * a + i] >>> 0;
+        const y = words[4 * b + i] >>> 0;
+        if (x !== y) return x - y;
+      }
+      return 0;
+    };
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort(bySource);
+    // Runs of one source: where each starts, and its total.
+    const starts: number[] = [];
+    const totals: number[] = [];
+    // (Arrays of small integers and doubles: V8 stores them unboxed.)
+    for (let i = 0; i < n; i++) {
+      const pair = order[i];
+      if (i === 0 || bySource(order[i - 1], pair) !== 0) {
+        starts.push(i);
+        totals.push(0);
+        const k = 4 * pair;
+        summary.#distinct.add(families[pair], words[k], words[k + 1], words[k + 2], words[k + 3]);
+      }
+      totals[totals.length - 1] += counts[pair];
+      summary.#total += counts[pair];
     }
-    const groups = [...bySource.values()];
-    if (groups.length > summary.maxSources) {
-      groups.sort((a, b) => b.total - a.total || compareAddresses(a.address, b.address));
+    starts.push(n);
+    const runs = Array.from({ length: totals.length }, (_, i) => i);
+    if (runs.length > summary.maxSources) {
+      // The most counted first; ties in address order (the runs are in it already).
+      runs.sort((a, b) => totals[b] - totals[a] || a - b);
+      summary.#replacedSources = runs.length - summary.maxSources;
+      runs.length = summary.maxSources;
     }
-    for (const group of groups) {
-      summary.#total += group.total;
-      const w = group.words;
-      summary.#distinct.add(group.family, w[0], w[1], w[2], w[3]);
+    const maxPorts = summary.maxPorts;
+    for (const run of runs) {
+      const first = order[starts[run]];
+      const slice = order.subarray(starts[run], starts[run + 1]);
+      if (slice.length > maxPorts) {
+        slice.sort((a, b) => counts[b] - counts[a] || ports[a] - ports[b]);
+        summary.#replacedPorts += slice.length - maxPorts;
+      }
+      const entry = summary.#size++;
+      const k = 4 * first;
+      const hash = mix(words[k], words[k + 1], words[k + 2], words[k + 3], families[first]);
+      summary.#words.set(words.subarray(k, k + 4), entry << 2);
+      summary.#family[entry] = families[first];
+      summary.#hash[entry] = hash;
+      summary.#count[entry] = totals[run];
+      summary.#error[entry] = 0;
+      let at = hash & summary.#mask;
+      while (summary.#index[at] !== 0) at = (at + 1) & summary.#mask;
+      summary.#index[at] = entry + 1;
+      const used = Math.min(slice.length, maxPorts);
+      summary.#port0[entry] = ports[slice[0]];
+      summary.#count0[entry] = counts[slice[0]];
+      summary.#error0[entry] = 0;
+      const base = entry * (maxPorts - 1) - 1;
+      for (let i = 1; i < used; i++) {
+        summary.#ports[base + i] = ports[slice[i]];
+        summary.#portCount[base + i] = counts[slice[i]];
+        summary.#portError[base + i] = 0;
+      }
+      summary.#used[entry] = used;
     }
-    const kept = Math.min(groups.length, summary.maxSources);
-    summary.#replacedSources = groups.length - kept;
-    for (let g = 0; g < kept; g++) summary.#load(groups[g]);
     if (summary.#size === summary.maxSources) {
       summary.#buildHeap();
       summary.#ordered = true;
     }
     return summary;
-  }
-
-  /** Tracks a source with exact counts, in a summary that has room for it. */
-  #load(group: Group): void {
-    const entry = this.#size++;
-    const w = group.words;
-    const hash = mix(w[0], w[1], w[2], w[3], group.family);
-    const k = entry << 2;
-    this.#words.set(w, k);
-    this.#family[entry] = group.family;
-    this.#hash[entry] = hash;
-    this.#count[entry] = group.total;
-    this.#error[entry] = 0;
-    let at = hash & this.#mask;
-    while (this.#index[at] !== 0) at = (at + 1) & this.#mask;
-    this.#index[at] = entry + 1;
-    const ports = group.ports;
-    if (ports.length > this.maxPorts) {
-      ports.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-      this.#replacedPorts += ports.length - this.maxPorts;
-    }
-    const used = Math.min(ports.length, this.maxPorts);
-    const base = entry * this.maxPorts;
-    for (let i = 0; i < used; i++) {
-      this.#ports[base + i] = ports[i][0];
-      this.#portCount[base + i] = ports[i][1];
-      this.#portError[base + i] = 0;
-    }
-    this.#used[entry] = used;
   }
 
   /**
@@ -363,10 +442,10 @@ export class ConnectionSummary {
       for (let i = 0; i < length; i++) {
         address[i] = this.#words[4 * entry + (i >> 2)] >>> (24 - 8 * (i & 3));
       }
-      const base = entry * this.maxPorts;
+      const base = entry * (this.maxPorts - 1);
       const connections = this.#count[entry] - this.#error[entry];
-      let untracked = connections;
-      for (let i = base; i < base + this.#used[entry]; i++) {
+      let untracked = connections - (this.#count0[entry] - this.#error0[entry]);
+      for (let i = base; i < base + this.#used[entry] - 1; i++) {
         untracked -= this.#portCount[i] - this.#portError[i];
       }
       out.push({ id: entry, family, address, connections, error: this.#error[entry], untracked });
@@ -374,17 +453,68 @@ export class ConnectionSummary {
     return out;
   }
 
+  /**
+   * The source `id` (0 to {@link size} - 1), as {@link sources} would list it, with an address
+   * of its own.
+   */
+  source(id: number): SummarySource {
+    if (!(id >= 0 && id < this.#size)) throw new RangeError(`No source ${id}`);
+    const address = this.addressOf(id).slice();
+    const connections = this.#count[id] - this.#error[id];
+    let untracked = connections - (this.#count0[id] - this.#error0[id]);
+    const base = id * (this.maxPorts - 1);
+    for (let i = base; i < base + this.#used[id] - 1; i++) {
+      untracked -= this.#portCount[i] - this.#portError[i];
+    }
+    const family = this.#family[id] === 6 ? 6 : 4;
+    return { id, family, address, connections, error: this.#error[id], untracked };
+  }
+
+  /**
+   * The address of source `id` (4 or 16 bytes) in a buffer that the next call overwrites: no
+   * allocation, for naming every source in turn.
+   */
+  addressOf(id: number): Uint8Array {
+    const v4 = this.#family[id] === 4;
+    const out = v4 ? this.#address4 : this.#address16;
+    for (let i = 0; i < out.length; i++) {
+      out[i] = this.#words[4 * id + (i >> 2)] >>> (24 - 8 * (i & 3));
+    }
+    return out;
+  }
+
+  /** Connections certainly from source `id` (its count minus its error). */
+  connectionsOf(id: number): number {
+    return this.#count[id] - this.#error[id];
+  }
+
+  /** Address order of sources `a` and `b`: IPv4 first, then numeric. */
+  compareSources(a: number, b: number): number {
+    if (this.#family[a] !== this.#family[b]) return this.#family[a] - this.#family[b];
+    for (let i = 0; i < 4; i++) {
+      const x = this.#words[4 * a + i] >>> 0;
+      const y = this.#words[4 * b + i] >>> 0;
+      if (x !== y) return x - y;
+    }
+    return 0;
+  }
+
   /** The tracked ports of the source `id` (from {@link sources}), in no particular order. */
   portsOf(id: number): SummaryPort[] {
     if (!(id >= 0 && id < this.#size)) throw new RangeError(`No source ${id}`);
     const out: SummaryPort[] = [];
-    const base = id * this.maxPorts;
+    const base = id * (this.maxPorts - 1);
     const sourceError = this.#error[id];
-    for (let i = 0; i < this.#used[id]; i++) {
-      const error = this.#portError[base + i];
+    out.push({
+      port: this.#port0[id],
+      connections: this.#count0[id] - this.#error0[id],
+      error: this.#error0[id] + sourceError,
+    });
+    for (let i = base; i < base + this.#used[id] - 1; i++) {
+      const error = this.#portError[i];
       out.push({
-        port: this.#ports[base + i],
-        connections: this.#portCount[base + i] - error,
+        port: this.#ports[i],
+        connections: this.#portCount[i] - error,
         error: error + sourceError,
       });
     }
@@ -406,31 +536,43 @@ export class ConnectionSummary {
   }
 
   /** Counts events to a port that is not the first of its tracked source `entry`. */
-  #addPort(entry: number, base: number, port: number, count: number): void {
+  #addPort(entry: number, port: number, count: number): void {
     const ports = this.#ports;
     const counts = this.#portCount;
     const used = this.#used[entry];
-    for (let i = base + 1; i < base + used; i++) {
+    const base = entry * (this.maxPorts - 1);
+    const end = base + used - 1;
+    for (let i = base; i < end; i++) {
       if (ports[i] === port) {
         counts[i] += count;
         return;
       }
     }
     if (used < this.maxPorts) {
-      const slot = base + used;
-      ports[slot] = port;
-      counts[slot] = count;
-      this.#portError[slot] = 0;
+      ports[end] = port;
+      counts[end] = count;
+      this.#portError[end] = 0;
       this.#used[entry] = used + 1;
       return;
     }
-    // Full: the new port takes the place of the least counted one.
-    let least = base;
-    for (let i = base + 1; i < base + used; i++) if (counts[i] < counts[least]) least = i;
-    const min = counts[least];
-    ports[least] = port;
-    this.#portError[least] = min;
-    counts[least] = min + count;
+    // Full: the new port takes the place of the least counted one (-1: the first port).
+    let least = -1;
+    let min = this.#count0[entry];
+    for (let i = base; i < end; i++) {
+      if (counts[i] < min) {
+        min = counts[i];
+        least = i;
+      }
+    }
+    if (least < 0) {
+      this.#port0[entry] = port;
+      this.#error0[entry] = min;
+      this.#count0[entry] = min + count;
+    } else {
+      ports[least] = port;
+      this.#portError[least] = min;
+      counts[least] = min + count;
+    }
     this.#replacedPorts++;
   }
 
@@ -472,10 +614,9 @@ export class ConnectionSummary {
     this.#error[entry] = error;
     this.#used[entry] = 1;
     this.#index[at] = entry + 1;
-    const base = entry * this.maxPorts;
-    this.#ports[base] = port;
-    this.#portCount[base] = count;
-    this.#portError[base] = 0;
+    this.#port0[entry] = port;
+    this.#count0[entry] = count;
+    this.#error0[entry] = 0;
     if (this.#ordered) {
       this.#place(entry, error + count);
     } else if (this.#size === this.maxSources) {
@@ -614,15 +755,6 @@ export class ConnectionSummary {
   }
 }
 
-/** A source's exact counts, while {@link ConnectionSummary.fromCounts} loads them. */
-interface Group {
-  family: 4 | 6;
-  words: Int32Array;
-  address: Uint8Array;
-  total: number;
-  ports: [port: number, count: number][];
-}
-
 /**
  * Address order: IPv4 before IPv6, then numeric.
  *
@@ -635,6 +767,16 @@ export function compareAddresses(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) return a.length - b.length;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return 0;
+}
+
+/** A copy of `array` in a larger one of `length`. */
+function grown<T extends Int32Array | Uint8Array | Uint16Array | Float64Array>(
+  array: T,
+  length: number,
+): T {
+  const out = new (array.constructor as new (length: number) => T)(length);
+  out.set(array);
+  return out;
 }
 
 /** The index's hash of an address, keyed by a seed of the process (a crafted flood must not
