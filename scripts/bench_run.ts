@@ -23,6 +23,8 @@ import { memory } from "./bench_memory.ts";
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DENO = Deno.execPath();
 const TIME = "/usr/bin/time";
+/** The SYN generator, built by scripts/bench from scripts/syn_flood.c. */
+const GENERATOR = `${ROOT}/bench-out/syn_flood`;
 /** The destination port of the live flood. */
 const FLOOD_PORT = 9999;
 /** Bump when the workload generator changes, so that old files are not reused. */
@@ -48,7 +50,7 @@ function parseOptions(args: string[]): Options {
     frames: tiny ? 20_000 : 2_000_000,
     runs: tiny ? 1 : 10,
     floodSeconds: tiny ? 1 : 10,
-    rounds: tiny ? 1 : 5,
+    rounds: tiny ? 1 : 2,
     live: true,
     memory: true,
     out: tiny ? `${ROOT}/bench-out/tiny` : ROOT,
@@ -387,13 +389,41 @@ async function offline(options: Options, workload: string, cLoop: string) {
 // ---------------------------------------------------------------------------------------------
 // Live.
 
+/** A flood of the rate sweep. */
+export interface Scenario {
+  /** How the report names it. */
+  name: string;
+  /** SYNs per second asked of the generator; 0 for as fast as it can. */
+  rate: number;
+  /** "idle": the flood starts while the capturer waits; "running": before it starts. */
+  onset: "idle" | "running";
+  /** On/off pulses in milliseconds, if any. */
+  pulse?: [on: number, off: number];
+}
+
+/** The rate sweep: full size, or the one short point of `--tiny`. */
+export function scenarios(tiny: boolean): Scenario[] {
+  if (tiny) return [{ name: "50k, onset while idle", rate: 50_000, onset: "idle" }];
+  return [
+    ...[50_000, 100_000, 200_000, 400_000].map((rate) => ({
+      name: `${rate / 1000}k, onset while idle`,
+      rate,
+      onset: "idle" as const,
+    })),
+    { name: "max, onset while idle", rate: 0, onset: "idle" },
+    { name: "max, already running", rate: 0, onset: "running" },
+    { name: "max, 200 ms on / 200 ms off", rate: 0, onset: "idle", pulse: [200, 200] },
+  ];
+}
+
 export interface LiveResult {
   name: string;
+  /** The scenario's name (see {@link scenarios}). */
+  scenario: string;
   /** The round (0, 1, …): each round floods once per capturer. */
   round: number;
-  /** SYNs hping3 sent, and the kernel's count of resets it answered with. */
+  /** SYNs the generator sent (with onset "running", also before the capture began). */
   sent: number;
-  kernelResets: number;
   /** SYNs the capturing process counted. */
   counted: number;
   /** libpcap's figures. */
@@ -403,24 +433,19 @@ export interface LiveResult {
   /** CPU seconds of the capturing process (user + sys), start to exit. */
   cpu: number;
   cpuPerSyn: number;
-  /** CPU seconds of the capturing process while hping3 ran (to 10 ms), and per SYN counted. */
+  /** CPU seconds of the capturing process while the flood ran (to 10 ms), and per SYN counted. */
   floodCpu: number;
   floodCpuPerSyn: number;
   maxRssKiB: number;
   floodRate: number;
+  /** SYNs lost: libpcap's drops, and (onset "idle") SYNs sent but not counted. */
+  lost: number;
 }
 
 /** A file of /proc, read through cat: Deno grants reading /proc only with every permission. */
 function readProc(path: string): string {
   const out = new Deno.Command("cat", { args: [path], stdout: "piped" }).outputSync();
   return decoder.decode(out.stdout);
-}
-
-function tcpOutRsts(): number {
-  const lines = readProc("/proc/net/snmp").split("\n").filter((l) => l.startsWith("Tcp:"));
-  const names = lines[0].split(/\s+/);
-  const values = lines[1].split(/\s+/);
-  return Number(values[names.indexOf("OutRsts")]);
 }
 
 async function readUntil(
@@ -469,14 +494,38 @@ function childOf(pid: number): number {
 async function liveRun(
   name: string,
   round: number,
+  scenario: Scenario,
   command: string[],
   ready: RegExp,
   env: Record<string, string>,
   seconds: number,
 ): Promise<LiveResult & { stdout: string; stderr: string }> {
   const timeFile = await Deno.makeTempFile({ prefix: "pulso-bench-time-" });
+  // The capturer on core 0, the generator on core 1 (where the kernel then does most of lo's
+  // work).
+  const floodArgs = (duration: number) => [
+    "-c",
+    "1",
+    GENERATOR,
+    "lo",
+    String(scenario.rate),
+    String(duration),
+    "4096",
+    String(FLOOD_PORT),
+    ...(scenario.pulse ? scenario.pulse.map(String) : []),
+  ];
+  const spawnFlood = (duration: number) =>
+    new Deno.Command("taskset", {
+      args: floodArgs(duration),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  // Already running: the flood starts 1 s before the capturer and outlasts it.
+  const early = scenario.onset === "running" ? spawnFlood(seconds + 4) : undefined;
+  if (early) await new Promise((resolve) => setTimeout(resolve, 1000));
   const child = new Deno.Command(TIME, {
-    args: ["-f", "%e %U %S %M", "-o", timeFile, "--", ...command],
+    args: ["-f", "%e %U %S %M", "-o", timeFile, "--", "taskset", "-c", "0", ...command],
     env,
     stdin: "null",
     stdout: "piped",
@@ -489,23 +538,22 @@ async function liveRun(
     if (!await readUntil(errReader, ready, err, 15_000)) {
       throw new Error(`${name} did not start capturing:\n${err.text}`);
     }
+    // taskset execs the capturer: GNU time's child is the capturer.
     const capturer = childOf(child.pid);
-    const resetsBefore = tcpOutRsts();
     const cpuBefore = processCpu(capturer);
-    const flood = await new Deno.Command("timeout", {
-      args: ["-s", "INT", String(seconds), "hping3", "-S", "-p", String(FLOOD_PORT), "--flood"]
-        .concat(["127.0.0.1"]),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const floodText = decoder.decode(flood.stdout) + decoder.decode(flood.stderr);
-    const sent = Number(/(\d+) packets transmitted/.exec(floodText)?.[1]);
-    if (!Number.isFinite(sent)) throw new Error(`hping3 said:\n${floodText}`);
+    let sent: number;
+    if (early) {
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    } else {
+      const out = await spawnFlood(seconds).output();
+      const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
+      sent = Number(/sent (\d+)/.exec(text)?.[1]);
+      if (!out.success || !Number.isFinite(sent)) throw new Error(`the generator said:\n${text}`);
+    }
     const floodCpu = processCpu(capturer) - cpuBefore;
-    const kernelResets = tcpOutRsts() - resetsBefore;
-    // Let the capturer drain what is buffered, then stop it as a user would.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Let the capturer drain what is buffered (tcpdump's buffer timeout is 1 s), then stop it
+    // as a user would.
+    if (!early) await new Promise((resolve) => setTimeout(resolve, 1500));
     Deno.kill(capturer, "SIGINT");
     // Read the rest of stderr while waiting for the exit.
     const rest = (async () => {
@@ -517,6 +565,10 @@ async function liveRun(
     })();
     const status = await child.status;
     await rest;
+    if (early) {
+      const out = await early.output();
+      sent = Number(/sent (\d+)/.exec(decoder.decode(out.stdout))?.[1]);
+    }
     const stdout = await stdoutText;
     const t = parseTime(await Deno.readTextFile(timeFile));
     // pulso: "N packets received by filter, D dropped by kernel, I dropped by interface";
@@ -525,7 +577,10 @@ async function liveRun(
       Number(new RegExp(`(\\d+) (?:packets? )?${label}`).exec(err.text)?.[1] ?? missing);
     let counted: number;
     if (name === "pulso") {
-      counted = parseDigest(stdout).get(`127.0.0.1 ${FLOOD_PORT}`) ?? 0;
+      counted = 0;
+      for (const [key, count] of parseDigest(stdout)) {
+        if (key.endsWith(` ${FLOOD_PORT}`)) counted += count;
+      }
     } else {
       counted = stats("captured");
     }
@@ -533,21 +588,25 @@ async function liveRun(
       throw new Error(`${name} failed (${status.code}):\n${err.text}`);
     }
     const cpu = t.user + t.sys;
+    const dropped = stats("dropped by kernel");
+    const ifDropped = stats("dropped by interface", name === "tcpdump" ? 0 : NaN);
+    const lost = early ? dropped + ifDropped : Math.max(sent! - counted, dropped + ifDropped);
     return {
       name,
+      scenario: scenario.name,
       round,
-      sent,
-      kernelResets,
+      sent: sent!,
       counted,
       received: stats("received by filter"),
-      dropped: stats("dropped by kernel"),
-      ifDropped: stats("dropped by interface", name === "tcpdump" ? 0 : NaN),
+      dropped,
+      ifDropped,
       cpu,
       cpuPerSyn: cpu / Math.max(1, counted),
       floodCpu,
       floodCpuPerSyn: floodCpu / Math.max(1, counted),
       maxRssKiB: t.maxRssKiB,
-      floodRate: sent / seconds,
+      floodRate: sent! / (early ? seconds + 4 : seconds),
+      lost,
       stdout,
       stderr: err.text,
     };
@@ -558,44 +617,54 @@ async function liveRun(
       // Already gone.
     }
     await child.status.catch(() => {});
+    if (early) {
+      try {
+        early.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await early.status.catch(() => {});
+    }
     await Deno.remove(timeFile).catch(() => {});
   }
 }
 
 async function live(options: Options): Promise<LiveResult[] | string> {
   if (Deno.uid() !== 0) return "skipped: capturing on lo and flooding need root";
-  const hping = await capture(["hping3", "--version"]);
-  if (!hping.includes("hping")) return "skipped: hping3 is not installed";
   const filter = captureFilter(LinkType.EN10MB, `tcp dst port ${FLOOD_PORT}`);
   const results: LiveResult[] = [];
-  for (let round = 0; round < options.rounds; round++) {
-    // The order alternates, so that neither capturer always runs on a warmer machine.
-    const order = round % 2 === 0 ? ["pulso", "tcpdump"] : ["tcpdump", "pulso"];
-    for (const name of order) {
-      const run = name === "pulso"
-        ? await liveRun(
-          name,
-          round,
-          [DENO, ...PULSO_FLAGS, "--no-hash", "-d", "lo", "-f", `tcp dst port ${FLOOD_PORT}`],
-          /Capturing on device/,
-          { PULSO_LOG: "info" },
-          options.floodSeconds,
-        )
-        : await liveRun(
-          name,
-          round,
-          ["tcpdump", "-i", "lo", "-n", "-w", "/dev/null", filter],
-          /listening on/,
-          {},
-          options.floodSeconds,
+  for (const scenario of scenarios(options.tiny)) {
+    for (let round = 0; round < options.rounds; round++) {
+      // The order alternates, so that neither capturer always runs on a warmer machine.
+      const order = round % 2 === 0 ? ["pulso", "tcpdump"] : ["tcpdump", "pulso"];
+      for (const name of order) {
+        const run = name === "pulso"
+          ? await liveRun(
+            name,
+            round,
+            scenario,
+            [DENO, ...PULSO_FLAGS, "--no-hash", "-d", "lo", "-f", `tcp dst port ${FLOOD_PORT}`],
+            /Capturing on device/,
+            { PULSO_LOG: "info" },
+            options.floodSeconds,
+          )
+          : await liveRun(
+            name,
+            round,
+            scenario,
+            ["tcpdump", "-i", "lo", "-B", "8192", "-n", "-w", "/dev/null", filter],
+            /listening on/,
+            {},
+            options.floodSeconds,
+          );
+        const { stdout: _o, stderr: _e, ...result } = run;
+        say(
+          `live ${scenario.name}, round ${round + 1}, ${name}: ${result.sent} sent, ` +
+            `${result.counted} counted, ${result.lost} lost, ` +
+            `${(result.floodCpuPerSyn * 1e6).toFixed(3)} µs per SYN during the flood`,
         );
-      const { stdout: _o, stderr: _e, ...result } = run;
-      say(
-        `live round ${round + 1} ${name}: ${result.sent} sent, ${result.counted} counted, ` +
-          `${result.dropped} dropped, ${result.cpu.toFixed(2)} s CPU in all, ` +
-          `${(result.floodCpuPerSyn * 1e6).toFixed(3)} µs per SYN during the flood`,
-      );
-      results.push(result);
+        results.push(result);
+      }
     }
   }
   return results;
@@ -618,7 +687,6 @@ async function machine(): Promise<Record<string, string>> {
     libpcap: /libpcap version [^\n]*/.exec(await capture(["tcpdump", "--version"]))?.[0] ?? "",
     tcpdump: first(await capture(["tcpdump", "--version"])),
     tshark: first(await capture(["tshark", "--version"])),
-    hping3: first(await capture(["hping3", "--version"])),
     awk: first(awk.includes("illegal") ? await capture(["awk", "--version"]) : awk),
     gcc: first(await capture(["gcc", "--version"])),
   };

@@ -37,10 +37,11 @@ const POLL_MS = 500;
  * kernel's buffer holds them meanwhile. Every wait costs CPU (waking a thread costs tens of
  * microseconds on a virtual machine, and an event-loop turn more), so pulso waits as long as
  * the buffer allows: {@link BUSY_WAIT_PACKETS} packets' worth at the rate just seen, and never
- * longer than it takes them to fill {@link BUSY_WAIT_RING_SHARE} of the buffer (large packets,
- * such as SYNs carrying data, fill it sooner), between these bounds. The upper bound leaves most of the default 8 MiB buffer free: the kernel hands
- * it over in 256 KiB blocks, each at least every `DEFAULT_LIVE_OPTIONS.timeoutMs`, so 32
- * blocks last at least 320 ms.
+ * longer than it takes {@link BUSY_WAIT_RING_SHARE} of the buffer to fill at the highest rate
+ * seen lately ({@link PEAK_HALF_LIFE_MS}), between these bounds. So a burst, a rising ramp or the
+ * next pulse of an on/off flood finds the buffer with room for four times the fastest rate
+ * lately. The first wait after `poll(2)` returns, when no rate is known yet (a flood may just
+ * have begun, at any rate), is the shortest.
  */
 export const BUSY_WAIT_MS = { min: 5, max: 100 } as const;
 /** Packets to let the kernel's buffer gather between two drains under load. */
@@ -55,6 +56,8 @@ const BUSY_WAIT_RING_SHARE = 1 / 4;
 const RING_OVERHEAD = 80;
 /** Waits in a row without a packet before going back to `poll(2)`. */
 const BUSY_WAITS = 3;
+/** How fast the highest rate seen fades from the bound on waits: by half in this time. */
+const PEAK_HALF_LIFE_MS = 10_000;
 
 /** How long a stopped live capture waits for the kernel to hand over its last packets. */
 export const FINAL_DRAIN_MS = 2 * DEFAULT_LIVE_OPTIONS.timeoutMs;
@@ -86,6 +89,8 @@ export interface CaptureLimits {
   signal?: AbortSignal;
   /** Counts connection attempts: SYNs that this filter finds repeated are not counted. */
   dedupe?: RetransmissionFilter;
+  /** Live: called when libpcap's drop counts grow (checked at most once per wait). */
+  onDrops?: (stats: CaptureStats) => void;
 }
 
 /** A link type pulso does not decode. */
@@ -419,10 +424,16 @@ export class CaptureSession {
     try {
       // Waits left before going back to poll(2) when no packet comes, and the next wait.
       let busy = 0;
-      let waitMs: number = BUSY_WAIT_MS.max;
+      let waitMs: number = BUSY_WAIT_MS.min;
+      // When the last wait began, whether it was poll(2), and what had been seen then.
       let since = performance.now();
+      let polled = true;
       let seen = this.#seen;
       let seenBytes = this.#seenBytes;
+      // The highest rate into the kernel's buffer seen lately, in bytes per millisecond.
+      let peak = 0;
+      let peakAt = since;
+      let drops = 0;
       const ringBudget = DEFAULT_LIVE_OPTIONS.bufferSize * BUSY_WAIT_RING_SHARE;
       while (!signal?.aborted) {
         const status = this.#drain(limit, Infinity, BATCH);
@@ -438,21 +449,30 @@ export class CaptureSession {
         const got = this.#seen - seen;
         if (got > 0) {
           busy = BUSY_WAITS;
-          // As long as the rate just seen lets the buffer gather BUSY_WAIT_PACKETS packets,
-          // and fill no more than its share of the buffer.
-          const elapsed = Math.max(now - since, 1);
-          const byCount = BUSY_WAIT_PACKETS / (got / elapsed);
-          const ringBytes = 2 * (this.#seenBytes - seenBytes + got * RING_OVERHEAD);
-          const bySize = ringBudget / (ringBytes / elapsed);
-          waitMs = Math.round(
-            Math.min(BUSY_WAIT_MS.max, Math.max(BUSY_WAIT_MS.min, Math.min(byCount, bySize))),
-          );
+          if (polled) {
+            // The time in poll(2) says nothing of the rate: a flood may just have begun.
+            waitMs = BUSY_WAIT_MS.min;
+          } else {
+            // As long as the rate just seen lets the buffer gather BUSY_WAIT_PACKETS packets,
+            // and the highest rate lately fills no more than its share of the buffer.
+            const elapsed = Math.max(now - since, 1);
+            const byCount = BUSY_WAIT_PACKETS / (got / elapsed);
+            const rate = 2 * (this.#seenBytes - seenBytes + got * RING_OVERHEAD) / elapsed;
+            peak = Math.max(rate, peak * 0.5 ** ((now - peakAt) / PEAK_HALF_LIFE_MS));
+            peakAt = now;
+            const bySize = ringBudget / peak;
+            waitMs = Math.round(
+              Math.min(BUSY_WAIT_MS.max, Math.max(BUSY_WAIT_MS.min, Math.min(byCount, bySize))),
+            );
+          }
+          if (limits.onDrops) drops = this.#reportDrops(limits.onDrops, drops);
         }
-        if (busy-- > 0) await waiter.sleep(waitMs);
-        else await waiter.wait(POLL_MS);
-        since = now;
+        since = performance.now();
         seen = this.#seen;
         seenBytes = this.#seenBytes;
+        polled = busy <= 0;
+        if (busy-- > 0) await waiter.sleep(waitMs);
+        else await waiter.wait(POLL_MS);
       }
       if (reason === "stopped") {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
@@ -559,6 +579,20 @@ export class CaptureSession {
     }
     if (verdict === Verdict.MALFORMED) this.#malformed++;
     return false;
+  }
+
+  /** Calls `onDrops` when libpcap's drop counts have grown past `before`; the new total. */
+  #reportDrops(onDrops: (stats: CaptureStats) => void, before: number): number {
+    let stats: CaptureStats | undefined;
+    try {
+      stats = this.#pcap.stats();
+    } catch {
+      return before;
+    }
+    if (!stats) return before;
+    const drops = stats.dropped + stats.ifDropped;
+    if (drops > before) onDrops(stats);
+    return Math.max(drops, before);
   }
 
   #time(): number {

@@ -247,6 +247,12 @@ async function countUntilStopped(
         : {}),
       signal: stop.signal,
       ...(dedupe ? { dedupe } : {}),
+      onDrops: once(({ dropped, ifDropped }) =>
+        log.warn(
+          `Packets are being dropped (${dropped} by the kernel, ${ifDropped} by the interface ` +
+            "so far): pulso is not keeping up, and its counts will be short",
+        )
+      ),
     });
   } finally {
     cancelTimer();
@@ -257,9 +263,11 @@ async function countUntilStopped(
 
   if (summary.stats) {
     const { received, dropped, ifDropped } = summary.stats;
-    log.info(
-      `${received} packets received by filter, ${dropped} dropped by kernel, ${ifDropped} dropped by interface`,
-    );
+    const text =
+      `${received} packets received by filter, ${dropped} dropped by kernel, ${ifDropped} dropped by interface`;
+    // A loss is never silent.
+    if (dropped + ifDropped > 0) log.warn(`${text}: the digest is short of them`);
+    else log.info(text);
   }
   log.info(
     `${summary.packets} packets decoded, ${summary.malformed} malformed, ${counter.total} connections (${reason})`,
@@ -293,6 +301,16 @@ async function countUntilStopped(
     );
   }
   return Exit.OK;
+}
+
+/** `f`, called at most once. */
+function once<T>(f: (value: T) => void): (value: T) => void {
+  let called = false;
+  return (value) => {
+    if (called) return;
+    called = true;
+    f(value);
+  };
 }
 
 /** Names sources by their keyed hash; the hashing code is loaded only when a digest needs it. */
