@@ -28,6 +28,9 @@ import { ConnectionCounter } from "./counter.ts";
 import type { RetransmissionFilter } from "./dedupe.ts";
 import { Decoded, decoderFor, type FrameDecoder, isSupportedLinkType, Verdict } from "./decode.ts";
 
+/** libpcap keywords after which offsets move: a user's expression with one runs apart. */
+const OFFSET_MOVING = /\b(vlan|mpls|pppoes|geneve|vxlan)\b/i;
+
 /** Packets handled per turn of the event loop. */
 export const BATCH = 8192;
 /** Longest wait in `poll(2)` before looking again, in milliseconds. */
@@ -210,20 +213,28 @@ export class CaptureSession {
       }
     }
     const ours = captureFilter(this.#linkType);
+    // An expression that moves no offset (no `vlan`, `mpls`, `pppoes`, `geneve`) means the same
+    // first in a conjunction as alone: it runs with pulso's, in the kernel (live) or in one
+    // pass of libpcap (files), as tcpdump's does, instead of a second pass per packet here.
+    const joined = user !== undefined && (inKernel || !OFFSET_MOVING.test(user));
+    const first = joined ? captureFilter(this.#linkType, user) : ours;
     if (source) {
       this.#programs.push(this.#compile(() => pcap.compile(ours)));
-    } else if (deferFilter) {
-      this.#deferred = this.#compile(() => pcap.compile(ours));
+      if (userProgram) this.#programs.push(userProgram);
     } else {
-      this.#compile(() => pcap.setFilter(inKernel ? captureFilter(this.#linkType, user) : ours));
+      if (deferFilter) this.#deferred = this.#compile(() => pcap.compile(first));
+      else this.#compile(() => pcap.setFilter(first));
+      if (userProgram && !joined) this.#programs.push(userProgram);
+      else userProgram?.close();
     }
-    if (userProgram) this.#programs.push(userProgram);
-    this.filter = inKernel
-      ? captureFilter(this.#linkType, user)
-      : user === undefined
-      ? ours
-      : `${ours}; then (${user})`;
+    this.#first = first;
+    this.filter = source || !joined
+      ? (user === undefined ? ours : `${ours}; then (${user})`)
+      : first;
   }
+
+  /** What the handle's filter becomes once a deferred one is installed. */
+  readonly #first: string;
 
   /** The BPF expressions in use: pulso's, then the user's when there is one. */
   readonly filter: string;
@@ -517,8 +528,8 @@ export class CaptureSession {
           if (this.#count(limit)) return this.#summary("connection-limit");
         }
         if (deferred !== undefined) {
-          const ours = captureFilter(this.#linkType);
-          this.#compile(() => this.#pcap.setFilter(ours));
+          const first = this.#first;
+          this.#compile(() => this.#pcap.setFilter(first));
         }
       }
       for (;;) {

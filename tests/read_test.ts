@@ -147,9 +147,11 @@ Deno.test("logging: nothing on stderr by default, every message in order at info
       lines[0].slice(0, lines[0].indexOf(", libpcap")),
       `[INFO pulso] Capturing on file '${braced}', link type EN10MB`,
     );
-    // pulso's filter, then the user's, run apart.
-    assert.match(lines[1], /^\[INFO pulso\] Filter: \(\(tcp\[tcpflags\] /);
-    assert.ok(lines[1].endsWith("; then (tcp or (ip[0] & 0x0f) > 4)"), lines[1]);
+    // The user's expression moves no offset: it runs first, joined with pulso's.
+    assert.ok(
+      lines[1].startsWith("[INFO pulso] Filter: (tcp or (ip[0] & 0x0f) > 4) and (((tcp[tcpflags] "),
+      lines[1],
+    );
     assert.match(
       lines[2],
       /^\[INFO pulso\] \d+ packets decoded, 0 malformed, \d+ connections \(end-of-file\)$/,
@@ -158,6 +160,12 @@ Deno.test("logging: nothing on stderr by default, every message in order at info
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+  // One that moves offsets (`vlan`) runs apart, after pulso's.
+  const apart = await pulso(["-r", PC2, "--no-hash", "-f", "not vlan"], {
+    env: { PULSO_LOG: "info" },
+  });
+  assert.equal(apart.code, 0, apart.stderr);
+  assert.match(apart.stderr, /^\[INFO pulso\] Filter: \(\(tcp\[tcpflags\] .*; then \(not vlan\)$/m);
   const rust = await pulso(["-r", PC2, "--no-hash"], { env: { RUST_LOG: "pulso=info" } });
   assert.equal(rust.stderr.trimEnd().split("\n").length, 4, rust.stderr);
   const off = await pulso(["-r", PC2, "--no-hash"], { env: { PULSO_LOG: "off" } });
