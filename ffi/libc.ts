@@ -42,6 +42,10 @@ export const LIBC_SYMBOLS = {
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   /** FILE *fdopen(int fd, const char *mode) */
   fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
+  /** void *memcpy(void *dest, const void *src, size_t n) — the source address and the count as
+   *  BigInt (u64): Deno's fast call; a number there, or UnsafePointerView.copyInto, takes about
+   *  200 ns a call instead of about 25 */
+  memcpy: { parameters: ["buffer", "u64", "u64"], result: "void" },
   /** char *getenv(const char *name) */
   getenv: { parameters: ["buffer"], result: "pointer" },
   // The C library's ways to make a `FILE *` from read callbacks (one or the other exists).
@@ -170,6 +174,23 @@ function readSmallFile(path: string): string | undefined {
  * const age = processAgeMs() ?? performance.now();
  * ```
  */
+/** BigInt byte counts, made once each up to this length. */
+const COUNTS = Array.from({ length: 2049 }, (_, i) => BigInt(i));
+
+/**
+ * Copies `destination.length` bytes from the C memory at `address` into `destination`: one fast
+ * FFI call, no allocation up to 2048 bytes.
+ *
+ * @example
+ * ```ts
+ * copyFromAddress(frame, dataAddress); // frame: a Uint8Array of the packet's length
+ * ```
+ */
+export function copyFromAddress(destination: Uint8Array, address: bigint): void {
+  const n = destination.length;
+  libc().memcpy(destination, address, n < COUNTS.length ? COUNTS[n] : BigInt(n));
+}
+
 export function processAgeMs(): number | undefined {
   if (Deno.build.os !== "linux") return undefined;
   try {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { closeFile, type FedStream, openBufferedFile } from "./libc.ts";
+import { closeFile, copyFromAddress, type FedStream, openBufferedFile } from "./libc.ts";
 import { escapeControls, quote } from "../src/quote.ts";
 
 /** libpcap's symbols, each with its C prototype. */
@@ -375,8 +375,17 @@ class ForeignBytes {
     this.#copy = new ArrayBuffer(capacity);
   }
 
-  /** The `length` bytes at the address `low + high * 2^32`. */
-  read(low: number, high: number, length: number): Uint8Array {
+  /**
+   * The `length` bytes at the address `low + high * 2^32`; `addresses[at]`, when given, is that
+   * address as BigInt (read only when the bytes are copied, for the fast copy).
+   */
+  read(
+    low: number,
+    high: number,
+    length: number,
+    addresses?: BigUint64Array,
+    at = 0,
+  ): Uint8Array {
     if (low === this.#viewLow && high === this.#viewHigh && length <= this.#view.length) {
       return length <= CACHED_LENGTHS
         ? this.#views[length] ??= this.#view.subarray(0, length)
@@ -391,8 +400,12 @@ class ForeignBytes {
       ? this.#copies[length] ??= new Uint8Array(this.#copy, 0, length)
       : new Uint8Array(this.#copy, 0, length);
     if (length > 0) {
-      base ??= Deno.UnsafePointer.create(BigInt(BASE_ADDRESS))!;
-      Deno.UnsafePointerView.copyInto(base, bytes, low + high * 0x1_0000_0000 - BASE_ADDRESS);
+      if (addresses !== undefined) {
+        copyFromAddress(bytes, addresses[at]);
+      } else {
+        base ??= Deno.UnsafePointer.create(BigInt(BASE_ADDRESS))!;
+        Deno.UnsafePointerView.copyInto(base, bytes, low + high * 0x1_0000_0000 - BASE_ADDRESS);
+      }
     }
     return bytes;
   }
@@ -437,6 +450,7 @@ export class Pcap {
    */
   readonly #out = new ArrayBuffer(16);
   readonly #outWords = new Uint32Array(this.#out);
+  readonly #outAddresses = new BigUint64Array(this.#out);
   readonly #headerOut = Deno.UnsafePointer.of(this.#out);
   readonly #dataOut = Deno.UnsafePointer.offset(this.#headerOut!, 8);
   // struct pcap_pkthdr { struct timeval ts; bpf_u_int32 caplen; bpf_u_int32 len; } (LP64)
@@ -666,13 +680,15 @@ export class Pcap {
    * `pcap_next_ex` (see {@link ForeignBytes}).
    */
   next(): number {
-    const status = this.#lib.pcap_next_ex(this.#live(), this.#headerOut, this.#dataOut);
+    const handle = this.#handle;
+    if (handle === null) throw new PcapError("The capture handle is closed");
+    const status = this.#lib.pcap_next_ex(handle, this.#headerOut, this.#dataOut);
     if (status === 1) {
       const o = this.#outWords;
       const header = this.#header = this.#headerBytes.read(o[0], o[1], HEADER_SIZE);
       let length = word(header, 16);
       if (length > MAX_COPY) length = MAX_COPY;
-      this.#frame = this.#frameBytes.read(o[2], o[3], length);
+      this.#frame = this.#frameBytes.read(o[2], o[3], length, this.#outAddresses, 1);
       return NextResult.PACKET;
     }
     if (status === 0 || status === NextResult.END) return status;

@@ -525,7 +525,7 @@ export class CaptureSession {
         if (limits.timeLimit !== undefined) deadline = this.#time() + limits.timeLimit;
         const deferred = this.#deferred;
         if (deferred === undefined || this.#pcap.matches(deferred)) {
-          if (this.#count(limit)) return this.#summary("connection-limit");
+          if (this.#count(this.#pcap.frame, limit)) return this.#summary("connection-limit");
         }
         if (deferred !== undefined) {
           const first = this.#first;
@@ -564,29 +564,32 @@ export class CaptureSession {
       if (status !== NextResult.PACKET) {
         return status === NextResult.END ? DRAINED_END : DRAINED_EMPTY;
       }
+      const frame = pcap.frame;
       this.#seen++;
-      this.#seenBytes += pcap.frame.length;
+      this.#seenBytes += frame.length;
       if (deadline !== Infinity && this.#time() >= deadline) return DRAINED_DEADLINE;
-      if (this.#count(limit)) return DRAINED_LIMIT;
+      if (this.#count(frame, limit)) return DRAINED_LIMIT;
     }
     return DRAINED_MORE;
   }
 
-  /** Decodes and counts the current packet; true when the connection limit is reached. */
-  #count(limit: number): boolean {
+  /** Decodes and counts the current packet, `frame`; true when the connection limit is reached. */
+  #count(frame: Uint8Array, limit: number): boolean {
     const programs = this.#programs;
-    for (let i = 0; i < programs.length; i++) {
-      if (!this.#pcap.matches(programs[i])) return false;
+    if (programs.length > 0) {
+      for (let i = 0; i < programs.length; i++) {
+        if (!this.#pcap.matches(programs[i])) return false;
+      }
     }
     this.#packets++;
-    const frame = this.#pcap.frame;
     const verdict = this.#decode(frame, frame.length, this.#decoded);
     if (verdict === Verdict.EVENT) {
       const d = this.#decoded;
       const dedupe = this.#dedupe;
       if (dedupe !== undefined && dedupe.repeated(frame, d, this.#time())) return false;
-      this.#counter.addWords(d.family, d.words, d.port);
-      return this.#counter.total >= limit;
+      const counter = this.#counter;
+      counter.addWords(d.family, d.words, d.port);
+      return limit !== Infinity && counter.total >= limit;
     }
     if (verdict === Verdict.MALFORMED) this.#malformed++;
     return false;
