@@ -179,6 +179,9 @@ async function countUntilStopped(
   stopSignal.addEventListener("abort", onSignal, { once: true });
   if (stopSignal.aborted) stop.abort();
   let timedOut = false;
+  const namer = options.read === undefined && secret !== undefined
+    ? await hashedSource(secret)
+    : undefined;
   let session: CaptureSession;
   try {
     session = options.read !== undefined
@@ -202,10 +205,11 @@ async function countUntilStopped(
     throw e;
   }
   for (const warning of takeLoadWarnings()) log.info(warning);
-  // Ready before the capture runs: the digest must not wait for it after a stop.
+  // Ready before the capture runs: the digest must not wait for it after a stop. (Live, it is
+  // made before the device opens: from then on the kernel's buffer fills.)
   let name: SourceNamer;
   try {
-    name = secret === undefined ? clearSource : await hashedSource(secret);
+    name = namer ?? (secret === undefined ? clearSource : await hashedSource(secret));
   } catch (e) {
     session.close();
     throw e;
