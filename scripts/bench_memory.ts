@@ -10,9 +10,8 @@
  */
 import { fill, flood } from "./gen_flood.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_MAX_SOURCES } from "../src/summary.ts";
+import { DENO, processCpu, PULSO_FLAGS, ROOT } from "./_bench_common.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const DENO = Deno.execPath();
 const TIME = "/usr/bin/time";
 /** Bump when the generator changes, so that old files are not reused. */
 const VERSION = 1;
@@ -70,16 +69,7 @@ export function workloads(tiny: boolean) {
   ];
 }
 
-const PULSO = [
-  DENO,
-  "run",
-  "--quiet",
-  "--no-prompt",
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
-  `${ROOT}/src/main.ts`,
-];
+const PULSO = [DENO, ...PULSO_FLAGS];
 const ENV = { PULSO_SECRET: "bench", PULSO_LOG: "info" };
 const decoder = new TextDecoder();
 
@@ -108,16 +98,6 @@ async function readRun(path: string) {
   }
 }
 
-/** CPU ticks (user + sys) of process `pid`. */
-function cpuTicks(pid: number): number {
-  // Through cat: Deno grants reading /proc/PID/ only with every permission.
-  const out = new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stdout: "piped" })
-    .outputSync();
-  const text = decoder.decode(out.stdout);
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 /**
  * Feeds `path` to pulso through a pipe left open, waits until pulso has counted it all, sends
  * SIGTERM, and measures the seconds until pulso has exited.
@@ -139,7 +119,7 @@ async function stopRun(path: string, expected: number): Promise<number> {
   let last = -1;
   for (let still = 0; still < 5;) {
     await new Promise((r) => setTimeout(r, 200));
-    const now = cpuTicks(child.pid);
+    const now = processCpu(child.pid);
     still = now === last ? still + 1 : 0;
     last = now;
   }

@@ -19,9 +19,8 @@ import { LinkType } from "../src/decode.ts";
 import { generate, PORTS } from "./gen_workload.ts";
 import { median, renderMarkdown, renderSvg, type Report } from "./bench_report.ts";
 import { memory } from "./bench_memory.ts";
+import { DENO, processCpu, PULSO_FLAGS, readProc, ROOT } from "./_bench_common.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const DENO = Deno.execPath();
 const TIME = "/usr/bin/time";
 /** The SYN generator, built by scripts/bench from scripts/syn_flood.c. */
 const GENERATOR = `${ROOT}/bench-out/syn_flood`;
@@ -253,16 +252,6 @@ interface Tool {
   runs: (runs: number) => number;
 }
 
-const PULSO_FLAGS = [
-  "run",
-  "--quiet",
-  "--no-prompt",
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
-  `${ROOT}/src/main.ts`,
-];
-
 function tools(cLoop: string): Tool[] {
   return [
     {
@@ -443,10 +432,6 @@ export interface LiveResult {
 }
 
 /** A file of /proc, read through cat: Deno grants reading /proc only with every permission. */
-function readProc(path: string): string {
-  const out = new Deno.Command("cat", { args: [path], stdout: "piped" }).outputSync();
-  return decoder.decode(out.stdout);
-}
 
 async function readUntil(
   reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -469,16 +454,6 @@ async function readUntil(
     sink.text += decoder.decode(chunk.value);
   }
   return true;
-}
-
-/** CPU seconds (user + sys) that process `pid` has used so far. */
-function processCpu(pid: number): number {
-  // Fields 14 and 15 of stat, in clock ticks (100 Hz).
-  const text = readProc(`/proc/${pid}/stat`);
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  if (!Number.isFinite(ticks)) throw new Error(`cannot read the CPU time of ${pid}: '${text}'`);
-  return ticks / 100;
 }
 
 /** The pid of the only child of `pid` (the program that GNU time runs). */

@@ -12,41 +12,16 @@
  *
  * @module
  */
-
-/** mulberry32: a small deterministic PRNG, `next()` in [0, 2^32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+import { PcapWriter, prng } from "./gen_workload.ts";
 
 /** Writes SYN frames, one per `next()` call, until it returns undefined. */
 function write(path: string, next: () => [source: number, port: number] | undefined): void {
   const random = prng(0xf100d);
-  const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+  const out = new PcapWriter(path);
   try {
-    const chunk = new Uint8Array(1 << 20);
-    const view = new DataView(chunk.buffer);
-    let used = 0;
-    const flush = () => {
-      let off = 0;
-      while (off < used) off += file.writeSync(chunk.subarray(off, used));
-      used = 0;
-    };
-    view.setUint32(0, 0xa1b2c3d4, true);
-    view.setUint16(4, 2, true);
-    view.setUint16(6, 4, true);
-    view.setUint32(16, 262144, true);
-    view.setUint32(20, 1, true);
-    used = 24;
-    let seconds = 1_700_000_000, micros = 0, n = 0;
-    for (let event = next(); event !== undefined; event = next(), n++) {
-      if (used + 128 > chunk.length) flush();
+    const { chunk, view } = out;
+    let seconds = 1_700_000_000, micros = 0;
+    for (let event = next(); event !== undefined; event = next()) {
       const [source, port] = event;
       const v6 = source % 4 === 3;
       const length = 14 + (v6 ? 40 : 20) + 20;
@@ -55,13 +30,7 @@ function write(path: string, next: () => [source: number, port: number] | undefi
         seconds++;
         micros = 0;
       }
-      const h = used;
-      view.setUint32(h, seconds, true);
-      view.setUint32(h + 4, micros, true);
-      view.setUint32(h + 8, length, true);
-      view.setUint32(h + 12, length, true);
-      const f = h + 16;
-      chunk.fill(0, f, f + length);
+      const f = out.record(seconds, micros, length);
       chunk.set([0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02], f);
       view.setUint16(f + 12, v6 ? 0x86dd : 0x0800);
       const ip = f + 14;
@@ -93,11 +62,9 @@ function write(path: string, next: () => [source: number, port: number] | undefi
       chunk[tcp + 12] = 5 << 4;
       chunk[tcp + 13] = 0x02;
       view.setUint16(tcp + 14, 64240);
-      used = f + length;
     }
-    flush();
   } finally {
-    file.close();
+    out.close();
   }
 }
 

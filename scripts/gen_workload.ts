@@ -14,7 +14,7 @@
 export const PORTS = [22, 25, 53, 80, 443, 3306, 5432, 8080] as const;
 
 /** mulberry32: a small deterministic PRNG, `next()` in [0, 2^32). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -27,33 +27,66 @@ function prng(seed: number): () => number {
 
 const SYN = 0x02, ACK = 0x10, FIN = 0x01, PSH = 0x08;
 
+/**
+ * An Ethernet pcap file (v2.4, snaplen 262144), written in 1 MiB pieces: {@link record} makes
+ * room for one record and returns where its frame goes in {@link chunk}.
+ */
+export class PcapWriter {
+  readonly chunk = new Uint8Array(1 << 20);
+  readonly view = new DataView(this.chunk.buffer);
+  readonly #file: Deno.FsFile;
+  #used = 24;
+
+  constructor(path: string) {
+    this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
+    // Global header: magic, v2.4, thiszone 0, sigfigs 0, snaplen 262144, DLT_EN10MB.
+    this.view.setUint32(0, 0xa1b2c3d4, true);
+    this.view.setUint16(4, 2, true);
+    this.view.setUint16(6, 4, true);
+    this.view.setUint32(16, 262144, true);
+    this.view.setUint32(20, 1, true);
+  }
+
+  /** A record of `length` bytes at this time: its header written, its frame zeroed. */
+  record(seconds: number, micros: number, length: number): number {
+    if (this.#used + 16 + length > this.chunk.length) this.#flush();
+    const h = this.#used;
+    this.view.setUint32(h, seconds, true);
+    this.view.setUint32(h + 4, micros, true);
+    this.view.setUint32(h + 8, length, true);
+    this.view.setUint32(h + 12, length, true);
+    const f = h + 16;
+    this.chunk.fill(0, f, f + length);
+    this.#used = f + length;
+    return f;
+  }
+
+  /** Writes what is left and closes the file. */
+  close(): void {
+    try {
+      this.#flush();
+    } finally {
+      this.#file.close();
+    }
+  }
+
+  #flush(): void {
+    let off = 0;
+    while (off < this.#used) off += this.#file.writeSync(this.chunk.subarray(off, this.#used));
+    this.#used = 0;
+  }
+}
+
 /** Writes `frames` frames from `sources` sources to `path`. */
 export function generate(path: string, frames: number, sources: number): void {
   const v6Sources = Math.max(1, Math.round(sources / 4));
   const v4Sources = Math.max(1, sources - v6Sources);
   const random = prng(0x5eed);
-  const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+  const out = new PcapWriter(path);
   try {
-    const chunk = new Uint8Array(1 << 20);
-    const view = new DataView(chunk.buffer);
-    let used = 0;
-    const flush = () => {
-      let off = 0;
-      while (off < used) off += file.writeSync(chunk.subarray(off, used));
-      used = 0;
-    };
-    // Global header: magic, v2.4, thiszone 0, sigfigs 0, snaplen 262144, DLT_EN10MB.
-    view.setUint32(0, 0xa1b2c3d4, true);
-    view.setUint16(4, 2, true);
-    view.setUint16(6, 4, true);
-    view.setUint32(8, 0, true);
-    view.setUint32(12, 0, true);
-    view.setUint32(16, 262144, true);
-    view.setUint32(20, 1, true);
-    used = 24;
+    const { chunk, view } = out;
     let seconds = 1_700_000_000, micros = 0;
     for (let n = 0; n < frames; n++) {
-      if (used + 512 > chunk.length) flush();
       const r = random();
       const v6 = (r & 3) === 0; // 25 %
       const syn = ((r >>> 2) & 1) === 0; // 50 %
@@ -72,13 +105,7 @@ export function generate(path: string, frames: number, sources: number): void {
         seconds++;
         micros -= 1_000_000;
       }
-      const h = used;
-      view.setUint32(h, seconds, true);
-      view.setUint32(h + 4, micros, true);
-      view.setUint32(h + 8, length, true);
-      view.setUint32(h + 12, length, true);
-      const f = h + 16;
-      chunk.fill(0, f, f + length);
+      const f = out.record(seconds, micros, length);
       // Ethernet.
       chunk.set([0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02], f);
       view.setUint16(f + 12, v6 ? 0x86dd : 0x0800);
@@ -131,11 +158,9 @@ export function generate(path: string, frames: number, sources: number): void {
         view.setUint32(tcp + 24, n);
       }
       for (let i = 0; i < payload; i++) chunk[tcp + tcpHeader + i] = (n + i) & 0xff;
-      used = f + length;
     }
-    flush();
   } finally {
-    file.close();
+    out.close();
   }
 }
 

@@ -26,7 +26,14 @@ import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
 import type { RetransmissionFilter } from "./dedupe.ts";
-import { Decoded, decoderFor, type FrameDecoder, isSupportedLinkType, Verdict } from "./decode.ts";
+import {
+  Decoded,
+  decoderFor,
+  type FrameDecoder,
+  isSupportedLinkType,
+  LinkType,
+  Verdict,
+} from "./decode.ts";
 
 /** libpcap keywords after which offsets move: a user's expression with one runs apart. */
 const OFFSET_MOVING = /\b(vlan|mpls|pppoes|geneve|vxlan)\b/i;
@@ -648,7 +655,7 @@ function warmUp(): void {
   frame.set([0x08, 0x00], 12);
   frame.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
   frame.set([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02], 34);
-  const decode = decoderFor(1);
+  const decode = decoderFor(LinkType.EN10MB);
   const decoded = new Decoded();
   const counter = new ConnectionCounter();
   for (let i = 0; i < WARM_UP_EVENTS; i++) {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { checkBounds, ConnectionSummary, type SummaryBounds } from "./summary.ts";
+import { checkBounds, ConnectionSummary, mix, type SummaryBounds } from "./summary.ts";
 
 /** One counted pair, as {@link ConnectionCounter.entries} yields it. */
 export interface CounterEntry {
@@ -239,13 +239,4 @@ export class ConnectionCounter {
 
 function word(b: Uint8Array, at: number): number {
   return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
-}
-
-function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w3, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16) ^ w4, 0x85ebca6b);
-  return h ^ (h >>> 15);
 }

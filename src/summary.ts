@@ -427,30 +427,10 @@ export class ConnectionSummary {
   }
 
   /**
-   * The tracked sources, in no particular order. Their addresses are views on one buffer made
-   * for the call.
+   * The tracked sources, in no particular order.
    */
   sources(): SummarySource[] {
-    const out: SummarySource[] = [];
-    const pool = new Uint8Array(this.#size * 16);
-    let used = 0;
-    for (let entry = 0; entry < this.#size; entry++) {
-      const family = this.#family[entry] === 6 ? 6 : 4;
-      const length = family === 4 ? 4 : 16;
-      const address = pool.subarray(used, used + length);
-      used += length;
-      for (let i = 0; i < length; i++) {
-        address[i] = this.#words[4 * entry + (i >> 2)] >>> (24 - 8 * (i & 3));
-      }
-      const base = entry * (this.maxPorts - 1);
-      const connections = this.#count[entry] - this.#error[entry];
-      let untracked = connections - (this.#count0[entry] - this.#error0[entry]);
-      for (let i = base; i < base + this.#used[entry] - 1; i++) {
-        untracked -= this.#portCount[i] - this.#portError[i];
-      }
-      out.push({ id: entry, family, address, connections, error: this.#error[entry], untracked });
-    }
-    return out;
+    return Array.from({ length: this.#size }, (_, id) => this.source(id));
   }
 
   /**
@@ -755,20 +735,6 @@ export class ConnectionSummary {
   }
 }
 
-/**
- * Address order: IPv4 before IPv6, then numeric.
- *
- * @example
- * ```ts
- * compareAddresses(new Uint8Array([10, 0, 0, 2]), new Uint8Array([9, 0, 0, 1])) > 0; // true
- * ```
- */
-export function compareAddresses(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) return a.length - b.length;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return 0;
-}
-
 /** A copy of `array` in a larger one of `length`. */
 function grown<T extends Int32Array | Uint8Array | Uint16Array | Float64Array>(
   array: T,
@@ -779,9 +745,17 @@ function grown<T extends Int32Array | Uint8Array | Uint16Array | Float64Array>(
   return out;
 }
 
-/** The index's hash of an address, keyed by a seed of the process (a crafted flood must not
- * be able to pile its sources onto one run of slots). */
-function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number {
+/**
+ * The hash of an address's four words and a fifth (its family, with a port or not) that the
+ * summary's and the counter's tables index by, keyed by a seed of the process: a crafted flood
+ * must not be able to pile its keys onto one run of slots.
+ *
+ * @example
+ * ```ts
+ * const slot = mix(0x0a000001, 0, 0, 0, (4 << 16) | 443) & (slots - 1);
+ * ```
+ */
+export function mix(w0: number, w1: number, w2: number, w3: number, w4: number): number {
   let h = Math.imul(w0 ^ SEED, 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13) ^ w1, 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 16) ^ w2, 0x85ebca6b);

@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
+import { prng } from "../scripts/gen_workload.ts";
 import {
   checkBounds,
   ConnectionSummary,
   DEFAULT_MAX_PORTS,
   DEFAULT_MAX_SOURCES,
 } from "./summary.ts";
-
-/** mulberry32: a small deterministic PRNG in [0, 2^32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** An event: source number (even: IPv4, odd: IPv6) and port. */
 type Event = [source: number, port: number];

@@ -24,6 +24,28 @@ export const PULSO_RUN = [
   `${ROOT}src/main.ts`,
 ];
 
+/** The same as one shell word list: pulso run from source, for scripts. */
+export const PULSO_COMMAND = [Deno.execPath(), ...PULSO_RUN].join(" ");
+
+/**
+ * Runs a bash `script` in a network namespace of its own (`unshare --net`, as root), in `cwd`,
+ * with `PULSO_SECRET` set: nothing it sends can leave the machine.
+ */
+export async function inNamespace(
+  script: string,
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("unshare", {
+    args: ["--net", "bash", "-c", script],
+    cwd,
+    env: { PULSO_SECRET: SECRET },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
 /** The result of a finished pulso run. */
 export interface Run {
   code: number;

@@ -4,7 +4,7 @@
  * SYNs counted once, from a file and live.
  */
 import assert from "node:assert/strict";
-import { CORPUS, have, pulso, ROOT, sleep } from "./_pulso.ts";
+import { CORPUS, have, inNamespace, pulso, PULSO_COMMAND, sleep } from "./_pulso.ts";
 
 const PC2 = `${CORPUS}lab/pc2_eth.pcap`;
 const root = Deno.uid?.() === 0;
@@ -142,9 +142,7 @@ Deno.test({
   fn: async () => {
     // A private network namespace: a veth whose peer drops the SYNs (wrong MAC), so that the
     // kernel retransmits them; nothing can leave the machine.
-    const deno = Deno.execPath();
-    const pulsoArgs = (extra: string) =>
-      `${deno} run --quiet --no-prompt --allow-ffi --allow-read --allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH ${ROOT}src/main.ts -d v0 -t 3.5 --no-hash ${extra}`;
+    const pulsoArgs = (extra: string) => `${PULSO_COMMAND} -d v0 -t 3.5 --no-hash ${extra}`;
     const script = `
       set -e
       ip link set lo up
@@ -163,15 +161,9 @@ Deno.test({
     `;
     const dir = await Deno.makeTempDir();
     try {
-      const out = await new Deno.Command("unshare", {
-        args: ["--net", "bash", "-c", script],
-        cwd: dir,
-        env: { PULSO_SECRET: "test" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const text = new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+      const out = await inNamespace(script, dir);
+      const text = out.stdout;
+      assert.equal(out.code, 0, text + out.stderr);
       const plain = text.match(/^plain 10\.200\.0\.2:(\d+) 443:(\d+)/m);
       assert.ok(plain, text);
       assert.ok(Number(plain[1]) >= 2, `retransmitted: ${text}`);

@@ -3,7 +3,7 @@
  * warning says so at the default log level, as it happens and at the end.
  */
 import assert from "node:assert/strict";
-import { have, ROOT } from "./_pulso.ts";
+import { have, inNamespace, PULSO_COMMAND, ROOT } from "./_pulso.ts";
 
 const root = Deno.uid?.() === 0;
 
@@ -18,14 +18,12 @@ Deno.test({
         stderr: "piped",
       }).output();
       assert.equal(gcc.code, 0, new TextDecoder().decode(gcc.stderr));
-      const pulso = `${Deno.execPath()} run --quiet --no-prompt --allow-ffi --allow-read ` +
-        `--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH ${ROOT}src/main.ts`;
       // pulso is stopped (SIGSTOP) while 100 000 SYNs flood a private lo: its 8 MiB buffer holds
       // about 28 000 of them.
       const script = `
         set -e
         ip link set lo up
-        ${pulso} -d lo --no-hash -f 'tcp dst port 9999' > out 2> err &
+        ${PULSO_COMMAND} -d lo --no-hash -f 'tcp dst port 9999' > out 2> err &
         P=$!
         for i in $(seq 50); do grep -q . err 2>/dev/null && break; sleep 0.1; done
         sleep 1
@@ -40,15 +38,9 @@ Deno.test({
         wait $P
         cat err
       `;
-      const out = await new Deno.Command("unshare", {
-        args: ["--net", "bash", "-c", script],
-        cwd: dir,
-        env: { PULSO_SECRET: "test" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, stderr + new TextDecoder().decode(out.stderr));
+      const out = await inNamespace(script, dir);
+      const stderr = out.stdout;
+      assert.equal(out.code, 0, stderr + out.stderr);
       const lines = stderr.trimEnd().split("\n");
       assert.equal(lines.length, 2, stderr);
       assert.match(

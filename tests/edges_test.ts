@@ -5,14 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { KeyedHasher } from "../src/keyed_hash.ts";
-import { CORPUS, have, pulso, PULSO_RUN, ROOT, sleep } from "./_pulso.ts";
+import { CORPUS, have, pulso, PULSO_COMMAND, PULSO_RUN, ROOT, sleep } from "./_pulso.ts";
 
 const root = Deno.uid() === 0;
 const PC2 = `${CORPUS}lab/pc2_eth.pcap`;
 const decoder = new TextDecoder();
 
 /** The pulso command line for a shell script (no argument holds a space). */
-const PULSO = [Deno.execPath(), ...PULSO_RUN].join(" ");
+const PULSO = PULSO_COMMAND;
 
 /** Runs a bash script in which `$PULSO` runs pulso; resolves to its status and output. */
 async function sh(script: string, env: Record<string, string> = {}) {
