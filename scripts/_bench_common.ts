@@ -5,6 +5,8 @@
  * @module
  */
 
+import { PERMISSIONS } from "../src/permissions.ts";
+
 /** The repository's root. */
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The Deno that runs the benchmark runs pulso too. */
@@ -15,9 +17,7 @@ export const PULSO_FLAGS = [
   "run",
   "--quiet",
   "--no-prompt",
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
+  ...PERMISSIONS,
   `${ROOT}/src/main.ts`,
 ];
 

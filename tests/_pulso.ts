@@ -5,6 +5,7 @@
  */
 import { KeyedHasher } from "../src/keyed_hash.ts";
 import { parseAddress } from "../src/address.ts";
+import { PERMISSIONS } from "../src/permissions.ts";
 
 /** The repository root. */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -18,9 +19,7 @@ export const PULSO_RUN = [
   "run",
   "--quiet",
   "--no-prompt",
-  "--allow-ffi",
-  "--allow-read",
-  "--allow-env=PULSO_SECRET,PULSO_LOG,RUST_LOG,LIBPCAP_PATH",
+  ...PERMISSIONS,
   `${ROOT}src/main.ts`,
 ];
 
