@@ -101,7 +101,32 @@ export interface CaptureLimits {
   dedupe?: RetransmissionFilter;
   /** Live: called when libpcap's drop counts grow (checked at most once per wait). */
   onDrops?: (stats: CaptureStats) => void;
+  /** Cuts the capture into windows of capture time (see {@link Edges}). */
+  edges?: Edges;
+  /** Files: note the first and last packets' times ({@link CaptureSession.firstTimeUs}). */
+  timed?: boolean;
+  /** Counts every event into `ports[port]` too (exact totals per destination port). */
+  ports?: Float64Array;
 }
+
+/**
+ * Where a capture is cut into windows: at capture-time edges, in microseconds since the Unix
+ * epoch. The capture calls {@link Edges.begin} with the time the capture starts (live, the
+ * clock's; a file, its first packet's), then {@link Edges.cross} for each edge that a packet's
+ * timestamp reaches, before counting that packet, and live also when the clock passes the edge
+ * (after the kernel's buffer timeout, so that the packets before it are in) with no packet
+ * past it yet. An edge crossed closes the window before it: the callee swaps the counter
+ * ({@link CaptureSession.swapCounter}).
+ */
+export interface Edges {
+  /** The capture starts at `timeUs`; returns the first edge (Infinity for none). */
+  begin(timeUs: number): number;
+  /** The edge `edgeUs` is crossed; returns the next one. */
+  cross(edgeUs: number): number;
+}
+
+/** How long after an edge a live capture waits for the packets stamped before it. */
+export const EDGE_GRACE_MS = FINAL_DRAIN_MS;
 
 /** A link type pulso does not decode. */
 export class UnsupportedLinkTypeError extends Error {
@@ -163,7 +188,16 @@ export class FilterError extends Error {
  */
 export class CaptureSession {
   readonly #pcap: Pcap;
-  readonly #counter: ConnectionCounter;
+  #counter: ConnectionCounter;
+  /** Events counted by the counters swapped out. */
+  #before = 0;
+  #ports: Float64Array | undefined;
+  #edges: Edges | undefined;
+  /** The next edge of capture time, in microseconds (Infinity: none). */
+  #edge = Infinity;
+  /** A file's first and last packets' times, in microseconds, when noted. */
+  #firstUs: number | undefined;
+  #lastUs: number | undefined;
   readonly #linkType: number;
   readonly #live: boolean;
   readonly #decoded = new Decoded();
@@ -415,7 +449,63 @@ export class CaptureSession {
    */
   run(limits: CaptureLimits = {}): Promise<CaptureSummary> {
     this.#dedupe = limits.dedupe;
+    this.#ports = limits.ports;
+    this.#edges = limits.edges;
     return this.#live ? this.#runLive(limits) : this.#runFile(limits);
+  }
+
+  /**
+   * Counts from now on into `next`; returns the counter it replaces (at a window's edge).
+   *
+   * @example
+   * ```ts
+   * const finished = session.swapCounter(new ConnectionCounter());
+   * ```
+   */
+  swapCounter(next: ConnectionCounter): ConnectionCounter {
+    const previous = this.#counter;
+    this.#before += previous.total;
+    this.#counter = next;
+    return previous;
+  }
+
+  /** Events counted, by every counter of the capture. */
+  get connections(): number {
+    return this.#before + this.#counter.total;
+  }
+
+  /** Distinct sources counted by the current counter (see {@link ConnectionCounter}). */
+  distinctSources(): { count: number; exact: boolean } {
+    return this.#counter.distinctSources();
+  }
+
+  /** Packets that reached the decoder so far. */
+  get packets(): number {
+    return this.#packets;
+  }
+
+  /** Malformed frames so far. */
+  get malformed(): number {
+    return this.#malformed;
+  }
+
+  /** libpcap's statistics now (live), or undefined. */
+  stats(): CaptureStats | undefined {
+    try {
+      return this.#pcap.stats();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A file's first packet's time in microseconds, when the capture noted times. */
+  get firstTimeUs(): number | undefined {
+    return this.#firstUs;
+  }
+
+  /** A file's last packet's time in microseconds, when the capture noted times. */
+  get lastTimeUs(): number | undefined {
+    return this.#lastUs;
   }
 
   /** Closes the capture; idempotent. */
@@ -454,15 +544,29 @@ export class CaptureSession {
       let peakAt = since;
       let drops = 0;
       const ringBudget = DEFAULT_LIVE_OPTIONS.bufferSize * BUSY_WAIT_RING_SHARE;
+      const edges = this.#edges;
+      if (edges) this.#edge = edges.begin(Date.now() * 1000);
       while (!signal?.aborted) {
-        const status = this.#drain(limit, Infinity, BATCH);
+        const status = this.#drain(limit, this.#edge, BATCH);
         if (status === DRAINED_LIMIT) {
           reason = "connection-limit";
           break;
         }
+        if (status === DRAINED_DEADLINE) {
+          // A packet past the edge: the window before it is complete.
+          if (this.#crossEdges(this.#lastUs!, Infinity, limit)) {
+            reason = "connection-limit";
+            break;
+          }
+          continue;
+        }
         if (status === DRAINED_MORE) {
           await turns.next();
           continue;
+        }
+        // Drained: a window whose end the clock has passed (with the kernel's delay) is done.
+        if (edges && Date.now() >= this.#edge / 1000 + EDGE_GRACE_MS) {
+          this.#edge = edges.cross(this.#edge);
         }
         const now = performance.now();
         const got = this.#seen - seen;
@@ -490,15 +594,22 @@ export class CaptureSession {
         seen = this.#seen;
         seenBytes = this.#seenBytes;
         polled = busy <= 0;
-        if (busy-- > 0) await waiter.sleep(waitMs);
-        else await waiter.wait(POLL_MS);
+        // Up to the next edge's grace, and not past it.
+        const toEdge = Math.max(0, Math.ceil(this.#edge / 1000 + EDGE_GRACE_MS - Date.now()));
+        if (busy-- > 0) await waiter.sleep(Math.min(waitMs, toEdge));
+        else await waiter.wait(Math.min(POLL_MS, toEdge));
       }
       if (reason === "stopped") {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
         // over only when its timeout expires: wait for it, so that nothing seen is lost.
         await sleep(FINAL_DRAIN_MS);
-        while (this.#drain(limit, Infinity, BATCH) === DRAINED_MORE);
-        if (this.#counter.total >= limit) reason = "connection-limit";
+        for (;;) {
+          const status = this.#drain(limit, this.#edge, BATCH);
+          if (status === DRAINED_MORE) continue;
+          if (status !== DRAINED_DEADLINE) break;
+          if (this.#crossEdges(this.#lastUs!, Infinity, limit)) break;
+        }
+        if (this.connections >= limit) reason = "connection-limit";
       }
     } catch (e) {
       // The device went away, or another read error: what was counted still counts.
@@ -521,23 +632,32 @@ export class CaptureSession {
     const signal = limits.signal;
     const limit = limits.connectionLimit ?? Infinity;
     const source = this.#source;
+    /** The time limit, in microseconds of capture time. */
     let deadline = Infinity;
+    const edges = this.#edges;
+    // Noting times costs a read per packet: only when asked to, or windows need it.
+    const timed = limits.timed === true || edges !== undefined;
     using turns = new Turns();
     try {
-      if (limits.timeLimit !== undefined || this.#deferred !== undefined) {
+      if (limits.timeLimit !== undefined || this.#deferred !== undefined || timed) {
         // Capture time starts at the first packet of the file, filtered or not.
         if (source && !(await source.awaitRecord(signal))) return this.#summary("stopped");
         const status = this.#pcap.next();
         source?.took(status);
         if (status !== NextResult.PACKET) return this.#summary("end-of-file");
-        if (limits.timeLimit !== undefined) deadline = this.#time() + limits.timeLimit;
+        const first = this.#timeUs();
+        this.#firstUs = this.#lastUs = first;
+        if (limits.timeLimit !== undefined) {
+          deadline = first + Math.round(limits.timeLimit * 1e6);
+        }
+        if (edges) this.#edge = edges.begin(first);
         const deferred = this.#deferred;
         if (deferred === undefined || this.#pcap.matches(deferred)) {
           if (this.#count(this.#pcap.frame, limit)) return this.#summary("connection-limit");
         }
         if (deferred !== undefined) {
-          const first = this.#first;
-          this.#compile(() => this.#pcap.setFilter(first));
+          const filter = this.#first;
+          this.#compile(() => this.#pcap.setFilter(filter));
         }
       }
       for (;;) {
@@ -547,9 +667,22 @@ export class CaptureSession {
           if (!(await source.awaitRecord(signal))) return this.#summary("stopped");
           budget = Math.min(BATCH, source.records);
         }
-        const status = this.#drain(limit, deadline, budget);
+        // Any finite deadline makes the drain read each packet's time; MAX_VALUE is never met.
+        const until = Math.min(deadline, this.#edge, timed ? Number.MAX_VALUE : Infinity);
+        const status = this.#drain(limit, until, budget);
         if (status === DRAINED_LIMIT) return this.#summary("connection-limit");
-        if (status === DRAINED_DEADLINE) return this.#summary("time-limit");
+        if (status === DRAINED_DEADLINE) {
+          // An edge: the window before it is complete; the packet counts in the next, unless
+          // it is past the time limit too.
+          if (this.#crossEdges(this.#lastUs!, deadline, limit)) {
+            return this.#summary("connection-limit");
+          }
+          if (this.#lastUs! >= deadline) {
+            this.#lastUs = deadline;
+            return this.#summary("time-limit");
+          }
+          continue;
+        }
         if (status === DRAINED_END) return this.#summary("end-of-file");
         await turns.next();
       }
@@ -575,7 +708,11 @@ export class CaptureSession {
       const frame = pcap.frame;
       this.#seen++;
       this.#seenBytes += frame.length;
-      if (deadline !== Infinity && this.#time() >= deadline) return DRAINED_DEADLINE;
+      if (deadline !== Infinity) {
+        const time = this.#timeUs();
+        this.#lastUs = time;
+        if (time >= deadline) return DRAINED_DEADLINE;
+      }
       if (this.#count(frame, limit)) return DRAINED_LIMIT;
     }
     return DRAINED_MORE;
@@ -594,10 +731,12 @@ export class CaptureSession {
     if (verdict === Verdict.EVENT) {
       const d = this.#decoded;
       const dedupe = this.#dedupe;
-      if (dedupe !== undefined && dedupe.repeated(frame, d, this.#time())) return false;
+      if (dedupe !== undefined && dedupe.repeated(frame, d, this.#timeUs() / 1e6)) return false;
       const counter = this.#counter;
       counter.addWords(d.family, d.words, d.port);
-      return limit !== Infinity && counter.total >= limit;
+      const ports = this.#ports;
+      if (ports !== undefined) ports[d.port]++;
+      return limit !== Infinity && counter.total + this.#before >= limit;
     }
     if (verdict === Verdict.MALFORMED) this.#malformed++;
     return false;
@@ -617,8 +756,21 @@ export class CaptureSession {
     return Math.max(drops, before);
   }
 
-  #time(): number {
-    return this.#pcap.seconds + this.#pcap.microseconds / 1e6;
+  /** The current packet's time, in microseconds since the epoch. */
+  #timeUs(): number {
+    return this.#pcap.seconds * 1e6 + this.#pcap.microseconds;
+  }
+
+  /**
+   * Crosses every edge at or before `timeUs` (the current packet's time) and before `deadline`,
+   * then counts the current packet unless it is past `deadline`; true when that reached the
+   * connection limit.
+   */
+  #crossEdges(timeUs: number, deadline: number, limit: number): boolean {
+    const edges = this.#edges!;
+    while (this.#edge <= timeUs && this.#edge < deadline) this.#edge = edges.cross(this.#edge);
+    if (timeUs >= deadline) return false;
+    return this.#count(this.#pcap.frame, limit);
   }
 
   #filterError(e: unknown): unknown {

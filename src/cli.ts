@@ -40,7 +40,29 @@ export interface CountOptions {
   maxPorts: number;
   /** Count connection attempts: retransmitted SYNs are not counted again. */
   dedupe: boolean;
+  /** Windows of this many seconds of capture time, each with its digest. */
+  interval?: number;
+  /** How digests are written on stdout. */
+  format: OutputFormat;
+  /** Where to serve Prometheus metrics (`HOST:PORT`, checked when the server starts). */
+  listen?: string;
+  /** Destination ports with a series of their own in the metrics, at most. */
+  metricsPorts: number;
+  /** Sources of the last window with a series of their own in the metrics, at most. */
+  metricsSources: number;
 }
+
+/** The output formats of `--format`. */
+export type OutputFormat = "text" | "json";
+
+/** Default of `--metrics-ports`. */
+export const DEFAULT_METRICS_PORTS = 64;
+/** Default of `--metrics-sources`. */
+export const DEFAULT_METRICS_SOURCES = 10;
+/** Most series of either kind `--metrics-ports` and `--metrics-sources` allow. */
+export const MAX_METRICS_SERIES = 1000;
+/** Shortest `--interval`, in seconds. */
+export const MIN_INTERVAL = 0.001;
 
 /** A command line pulso cannot run: exit status 2, the message and the usage on stderr. */
 export class UsageError extends Error {
@@ -69,6 +91,11 @@ Options:
       --max-sources <N>                      sources tracked at most [default: ${DEFAULT_MAX_SOURCES}]
       --max-ports <N>                        ports tracked per source at most [default: ${DEFAULT_MAX_PORTS}]
       --dedupe                               count attempts: a SYN repeated within 60 s counts once
+  -i, --interval <SECONDS>                   a digest per window of capture time, on multiples of SECONDS
+      --format <FORMAT>                      digest format: text or json (JSON Lines) [default: text]
+      --listen <HOST:PORT>                   serve Prometheus metrics at http://HOST:PORT/metrics
+      --metrics-ports <N>                    ports with a metrics series of their own [default: ${DEFAULT_METRICS_PORTS}]
+      --metrics-sources <N>                  top sources of the last window in the metrics (0: none) [default: ${DEFAULT_METRICS_SOURCES}]
   -D, --list-devices                         list capture devices and exit
   -h, --help                                 Print help
   -V, --version                              Print version
@@ -95,6 +122,11 @@ const SPECS: readonly Spec[] = [
   { long: "max-sources", value: "N" },
   { long: "max-ports", value: "N" },
   { long: "dedupe" },
+  { long: "interval", short: "i", value: "SECONDS" },
+  { long: "format", value: "FORMAT" },
+  { long: "listen", value: "HOST:PORT" },
+  { long: "metrics-ports", value: "N" },
+  { long: "metrics-sources", value: "N" },
   { long: "list-devices", short: "D" },
   { long: "help", short: "h" },
   { long: "version", short: "V" },
@@ -237,7 +269,15 @@ export function parseCommandLine(args: readonly string[]): Command {
     maxSources,
     maxPorts,
     dedupe: seen.has("dedupe"),
+    format: (seen.get("format") as OutputFormat | undefined) ?? "text",
+    metricsPorts: (seen.get("metrics-ports") as number | undefined) ?? DEFAULT_METRICS_PORTS,
+    metricsSources: (seen.get("metrics-sources") as number | undefined) ??
+      DEFAULT_METRICS_SOURCES,
   };
+  const interval = seen.get("interval") as number | undefined;
+  if (interval !== undefined) options.interval = interval;
+  const listen = text("listen");
+  if (listen !== undefined) options.listen = listen;
   if (device !== undefined) options.device = device;
   if (read !== undefined) options.read = read;
   const filter = text("filter");
@@ -260,6 +300,27 @@ function check(spec: Spec, value: string): string | number {
       return parseBound(value, display(spec), MAX_SOURCES_LIMIT);
     case "max-ports":
       return parseBound(value, display(spec), MAX_PORTS_LIMIT);
+    case "metrics-ports":
+      return parseBound(value, display(spec), MAX_METRICS_SERIES);
+    case "metrics-sources":
+      // 0: no series per source at all, not even hashed.
+      return value === "0" ? 0 : parseBound(value, display(spec), MAX_METRICS_SERIES);
+    case "interval": {
+      const n = parsePositive(value, display(spec), false);
+      if (n < MIN_INTERVAL) {
+        throw new UsageError(
+          `invalid value ${quote(value)} for ${quote(display(spec))}: at least ${MIN_INTERVAL}`,
+        );
+      }
+      return n;
+    }
+    case "format":
+      if (value !== "text" && value !== "json") {
+        throw new UsageError(
+          `invalid value ${quote(value)} for ${quote(display(spec))}: expected text or json`,
+        );
+      }
+      return value;
     default:
       return value;
   }

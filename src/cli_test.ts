@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { type Command, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
+import {
+  type Command,
+  DEFAULT_METRICS_PORTS,
+  DEFAULT_METRICS_SOURCES,
+  HELP,
+  parseCommandLine,
+  USAGE,
+  UsageError,
+} from "./cli.ts";
 import { quote } from "./quote.ts";
 import { DEFAULT_MAX_PORTS, DEFAULT_MAX_SOURCES } from "./summary.ts";
 
@@ -8,6 +16,9 @@ const DEFAULTS = {
   maxSources: DEFAULT_MAX_SOURCES,
   maxPorts: DEFAULT_MAX_PORTS,
   dedupe: false,
+  format: "text",
+  metricsPorts: DEFAULT_METRICS_PORTS,
+  metricsSources: DEFAULT_METRICS_SOURCES,
 };
 
 function count(options: Record<string, unknown>): Command {
@@ -407,4 +418,37 @@ Deno.test("limits are checked as they are parsed, before what comes after them",
     message(["-d", "lo", "-c", "5", "-c", "abc"]),
     `the argument ${LIMIT} cannot be used multiple times`,
   );
+});
+
+Deno.test("collector options: --interval, --format, --listen, --metrics-ports, --metrics-sources", () => {
+  assert.deepEqual(
+    parseCommandLine(["-d", "lo", "-i", "60", "--format", "json", "--listen", "[::1]:9464"]),
+    count({ device: "lo", interval: 60, format: "json", listen: "[::1]:9464" }),
+  );
+  assert.deepEqual(
+    parseCommandLine(["-r", "-", "--interval=0.5", "--metrics-ports=3", "--metrics-sources", "0"]),
+    count({ read: "-", interval: 0.5, metricsPorts: 3, metricsSources: 0 }),
+  );
+  assert.deepEqual(
+    parseCommandLine(["-r", "-", "-i0.001", "--metrics-sources", "1000"]),
+    count({ read: "-", interval: 0.001, metricsSources: 1000 }),
+  );
+  for (
+    const [args, message] of [
+      [["-i", "0"], "invalid value '0' for '--interval <SECONDS>': expected a positive number"],
+      [["-i", "0.0009"], "invalid value '0.0009' for '--interval <SECONDS>': at least 0.001"],
+      [["--format", "JSON"], "invalid value 'JSON' for '--format <FORMAT>': expected text or json"],
+      [
+        ["--metrics-ports", "0"],
+        "invalid value '0' for '--metrics-ports <N>': expected a positive",
+      ],
+      [["--metrics-sources", "1001"], "invalid value '1001' for '--metrics-sources <N>': at most"],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseCommandLine(["-r", "x", ...args]),
+      (e) => e instanceof UsageError && e.message.startsWith(message),
+      args.join(" "),
+    );
+  }
 });

@@ -121,6 +121,48 @@ export class ConnectionCounter {
     }
   }
 
+  /**
+   * Distinct sources counted so far: exact while the exact table counts, else the summary's
+   * estimate. Costs a pass over the table (no more than {@link EXACT_PAIRS} pairs), for the
+   * metrics between windows, not per packet.
+   *
+   * @example
+   * ```ts
+   * counter.distinctSources(); // { count: 12, exact: true }
+   * ```
+   */
+  distinctSources(): { count: number; exact: boolean } {
+    if (this.#summary !== undefined) return this.#summary.distinctSources();
+    const keys = this.#keys;
+    // The sources, each once: an open-addressing set of addresses with their family.
+    const capacity = 2 ** Math.ceil(Math.log2(this.#size * 2 + 2));
+    const seen = new Int32Array(capacity * WORDS);
+    const mask = capacity - 1;
+    let count = 0;
+    for (let slot = 0; slot <= this.#mask; slot++) {
+      const k = slot * WORDS;
+      const tag = keys[k + 4];
+      if (tag === 0) continue;
+      const family = tag >>> 16;
+      let at = mix(keys[k], keys[k + 1], keys[k + 2], keys[k + 3], family) & mask;
+      for (;;) {
+        const s = at * WORDS;
+        if (seen[s + 4] === 0) {
+          for (let i = 0; i < 4; i++) seen[s + i] = keys[k + i];
+          seen[s + 4] = family;
+          count++;
+          break;
+        }
+        if (
+          seen[s + 4] === family && seen[s] === keys[k] && seen[s + 1] === keys[k + 1] &&
+          seen[s + 2] === keys[k + 2] && seen[s + 3] === keys[k + 3]
+        ) break;
+        at = (at + 1) & mask;
+      }
+    }
+    return { count, exact: true };
+  }
+
   /** Forgets everything counted. */
   clear(): void {
     if (this.#summary !== undefined) {

@@ -21,6 +21,7 @@ import { environmentBytes, processAgeMs } from "../ffi/libc.ts";
 import {
   CaptureSession,
   type CaptureSummary,
+  type Edges,
   FilterError,
   FINAL_DRAIN_MS,
   StoppedError,
@@ -31,7 +32,18 @@ import { quote, systemMessage } from "./quote.ts";
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
 import { ConnectionCounter } from "./counter.ts";
 import { DEDUPE_SECONDS, RetransmissionFilter } from "./dedupe.ts";
-import { buildDigest, clearSource, digestText, type SourceNamer } from "./digest.ts";
+import { clearSource, type SourceNamer } from "./digest.ts";
+import { CaptureTotals } from "./capture_totals.ts";
+import { Collector } from "./collector.ts";
+import { MetricsExposition, type MetricsSnapshot } from "./metrics.ts";
+import { ListenError, ListenUsageError, MetricsServer, parseListen } from "./metrics_server.ts";
+import {
+  type CaptureCounters,
+  type CaptureProgress,
+  MIN_INTERVAL_US,
+  WindowRecorder,
+  type WindowReport,
+} from "./windows.ts";
 import { flushLogs, log, setupLogging } from "./log.ts";
 
 /** Exit statuses. */
@@ -168,42 +180,145 @@ async function countUntilStopped(
   options: CountOptions,
   secret: string | Uint8Array | undefined,
 ): Promise<number> {
-  const counter = new ConnectionCounter({
-    maxSources: options.maxSources,
-    maxPorts: options.maxPorts,
-  });
+  const live = options.read === undefined;
   const dedupe = options.dedupe ? new RetransmissionFilter() : undefined;
+  // Exact totals per destination port, for the metrics: counted only when they are served.
+  const ports = options.listen !== undefined ? new Float64Array(65536) : undefined;
+  const collector = new Collector({
+    format: options.format,
+    windowed: options.interval !== undefined,
+    write: output,
+    topSources: options.listen !== undefined ? options.metricsSources : 0,
+  });
+  const capture: CaptureView = { session: undefined, totals: new CaptureTotals(), live };
+  let server: MetricsServer | undefined;
+  if (options.listen !== undefined) {
+    // Before the capture: a port in use or a bad address stops pulso before it counts.
+    const started = await serveMetrics(options, () =>
+      collector.snapshot({
+        connections: capture.session?.connections ?? 0,
+        malformed: capture.session?.malformed ?? 0,
+        distinctSources: () => capture.session?.distinctSources() ?? { count: 0, exact: true },
+        ...optional("capture", captureTotals(capture)),
+        ...optional("retransmissions", dedupe?.retransmissions),
+      }, ports!));
+    if (typeof started === "number") return started;
+    server = started;
+  }
+  try {
+    return await capture_(options, secret, { dedupe, ports, collector, capture });
+  } finally {
+    await server?.close();
+  }
+}
+
+/** The capture being counted, for the metrics, which may be read before it is open. */
+interface CaptureView {
+  session: CaptureSession | undefined;
+  /** libpcap's counters as 64-bit totals (its own are 32-bit, and wrap). */
+  totals: CaptureTotals;
+  live: boolean;
+}
+
+/** libpcap's counters now, as monotonic totals (live captures). */
+function captureTotals(view: CaptureView): CaptureCounters | undefined {
+  if (!view.live) return undefined;
+  const stats = view.session?.stats();
+  if (stats) view.totals.update(stats);
+  const { received, dropped, ifDropped } = view.totals;
+  return { received, dropped, ifDropped };
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined. */
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
+}
+
+/** Starts the metrics endpoint; an exit status when it cannot. */
+async function serveMetrics(
+  options: CountOptions,
+  snapshot: () => MetricsSnapshot,
+): Promise<MetricsServer | number> {
+  let address;
+  try {
+    address = parseListen(options.listen!);
+  } catch (e) {
+    if (e instanceof ListenUsageError) return usageError(e.message);
+    throw e;
+  }
+  let version: string;
+  try {
+    version = libraryVersion();
+  } catch (e) {
+    if (e instanceof LibpcapLoadError) return fail(e.message);
+    throw e;
+  }
+  const exposition = new MetricsExposition({
+    version: denoJson.version,
+    libpcap: version,
+    maxPortSeries: options.metricsPorts,
+    maxSourceSeries: options.metricsSources,
+  });
+  try {
+    const server = await MetricsServer.start(
+      address,
+      (format) => exposition.render(snapshot(), format),
+    );
+    log.info(`Serving metrics on ${options.listen} (/metrics)`);
+    return server;
+  } catch (e) {
+    if (e instanceof ListenError) return fail(e.message);
+    throw e;
+  }
+}
+
+/** What the capture hands its windows and counts to. */
+interface Outputs {
+  dedupe: RetransmissionFilter | undefined;
+  ports: Float64Array | undefined;
+  collector: Collector;
+  capture: CaptureView;
+}
+
+async function capture_(
+  options: CountOptions,
+  secret: string | Uint8Array | undefined,
+  { dedupe, ports, collector, capture }: Outputs,
+): Promise<number> {
+  const bounds = { maxSources: options.maxSources, maxPorts: options.maxPorts };
+  const counter = new ConnectionCounter(bounds);
+  const live = capture.live;
   // Stops the capture: a signal, or the live time limit.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   stopSignal.addEventListener("abort", onSignal, { once: true });
   if (stopSignal.aborted) stop.abort();
   let timedOut = false;
-  const namer = options.read === undefined && secret !== undefined
-    ? await hashedSource(secret)
-    : undefined;
+  const namer = live && secret !== undefined ? await hashedSource(secret) : undefined;
   let session: CaptureSession;
   try {
-    session = options.read !== undefined
-      ? await CaptureSession.openFile(options.read, counter, {
+    session = !live
+      ? await CaptureSession.openFile(options.read!, counter, {
         ...(options.filter !== undefined ? { filter: options.filter } : {}),
         timed: options.timeLimit !== undefined,
         signal: stop.signal,
       })
       : CaptureSession.openLive(options.device!, counter, options.filter);
   } catch (e) {
+    stopSignal.removeEventListener("abort", onSignal);
     for (const warning of takeLoadWarnings()) log.info(warning);
     if (e instanceof StoppedError) {
       log.info(`Stopped by ${receivedSignal() ?? "a signal"} before the capture was open`);
       return Exit.OK;
     }
     if (e instanceof FilterError) return usageError(e.message);
-    if (e instanceof PcapError) return fail(explainOpenError(e, options.read === undefined));
+    if (e instanceof PcapError) return fail(explainOpenError(e, live));
     if (e instanceof LibpcapLoadError || e instanceof UnsupportedLinkTypeError) {
       return fail(`${e.message}${options.read ? ` in ${quote(options.read)}` : ""}`);
     }
     throw e;
   }
+  capture.session = session;
   for (const warning of takeLoadWarnings()) log.info(warning);
   // Ready before the capture runs: the digest must not wait for it after a stop. (Live, it is
   // made before the device opens: from then on the kernel's buffer fills.)
@@ -211,13 +326,12 @@ async function countUntilStopped(
   try {
     name = namer ?? (secret === undefined ? clearSource : await hashedSource(secret));
   } catch (e) {
+    stopSignal.removeEventListener("abort", onSignal);
     session.close();
     throw e;
   }
 
-  const source = options.read !== undefined
-    ? `file ${quote(options.read)}`
-    : `device ${quote(options.device!)}`;
+  const source = !live ? `file ${quote(options.read!)}` : `device ${quote(options.device!)}`;
   log.info(
     `Capturing on ${source}${
       session.streamed ? " (a stream)" : ""
@@ -226,8 +340,36 @@ async function countUntilStopped(
   log.info(`Filter: ${session.filter}`);
   if (session.warning) log.warn(`libpcap: ${session.warning}`);
 
+  const intervalUs = options.interval === undefined
+    ? undefined
+    : Math.max(MIN_INTERVAL_US, Math.round(options.interval * 1e6));
+  const windows = new WindowRecorder(intervalUs, name);
+  const progress = (): CaptureProgress => ({
+    packets: session.packets,
+    malformed: session.malformed,
+    ...optional("capture", captureTotals(capture)),
+    ...optional("retransmissions", dedupe?.retransmissions),
+  });
+  // stdout could not be written: the capture stops, and pulso fails.
+  let unwritable = false;
+  const publish = (report: WindowReport) => {
+    if (unwritable || collector.publish(report)) return;
+    unwritable = true;
+    stop.abort();
+  };
+  const edges: Edges | undefined = intervalUs === undefined ? undefined : {
+    begin: (timeUs) => windows.begin(timeUs),
+    cross: (edgeUs) => {
+      const finished = session.swapCounter(new ConnectionCounter(bounds));
+      publish(windows.close(edgeUs, finished, progress()));
+      return windows.edge;
+    },
+  };
+  // Without windows, a live capture's one digest spans from now to the stop.
+  if (!edges && live) windows.begin(Date.now() * 1000);
+
   let cancelTimer = () => {};
-  if (options.timeLimit !== undefined && options.read === undefined) {
+  if (options.timeLimit !== undefined && live) {
     // The time limit counts from the start of the process. Stopping ends with a last drain
     // that waits for the kernel's buffer timeout: start it that much earlier.
     const age = Math.max(processAgeMs() ?? 0, performance.now());
@@ -243,14 +385,14 @@ async function countUntilStopped(
   let summary: CaptureSummary;
   try {
     summary = await session.run({
-      ...(options.connectionLimit !== undefined
-        ? { connectionLimit: options.connectionLimit }
-        : {}),
-      ...(options.read !== undefined && options.timeLimit !== undefined
-        ? { timeLimit: options.timeLimit }
-        : {}),
+      ...optional("connectionLimit", options.connectionLimit),
+      ...optional("timeLimit", live ? undefined : options.timeLimit),
       signal: stop.signal,
-      ...(dedupe ? { dedupe } : {}),
+      ...optional("dedupe", dedupe),
+      ...optional("ports", ports),
+      ...optional("edges", edges),
+      // A JSON digest gives the capture's span: a file's first and last packets' times.
+      timed: options.format === "json",
       onDrops: once(({ dropped, ifDropped }) =>
         log.warn(
           `Packets are being dropped (${dropped} by the kernel, ${ifDropped} by the interface ` +
@@ -261,12 +403,13 @@ async function countUntilStopped(
   } finally {
     cancelTimer();
     stopSignal.removeEventListener("abort", onSignal);
-    session.close();
   }
   const reason = summary.reason === "stopped" && timedOut ? "time-limit" : summary.reason;
+  const last = progress();
+  session.close();
 
-  if (summary.stats) {
-    const { received, dropped, ifDropped } = summary.stats;
+  if (last.capture) {
+    const { received, dropped, ifDropped } = last.capture;
     const text =
       `${received} packets received by filter, ${dropped} dropped by kernel, ${ifDropped} dropped by interface`;
     // A loss is never silent.
@@ -274,7 +417,7 @@ async function countUntilStopped(
     else log.info(text);
   }
   log.info(
-    `${summary.packets} packets decoded, ${summary.malformed} malformed, ${counter.total} connections (${reason})`,
+    `${summary.packets} packets decoded, ${summary.malformed} malformed, ${session.connections} connections (${reason})`,
   );
   if (dedupe) {
     log.info(
@@ -283,24 +426,31 @@ async function countUntilStopped(
     );
   }
 
-  const bounded = counter.summarize();
-  const digest = buildDigest(bounded, name);
-  log.info(
-    `${digest.distinctSourcesExact ? "" : "~"}${digest.distinctSources} distinct sources` +
-      (digest.distinctSourcesExact ? "" : " (estimated)"),
-  );
-  if (!digest.exact) {
+  // The last window: from the last edge (or the start) to where the capture stopped.
+  if (!edges && !live && session.firstTimeUs !== undefined) windows.begin(session.firstTimeUs);
+  const finished = session.swapCounter(new ConnectionCounter(bounds));
+  const end = live ? Date.now() * 1000 : session.lastTimeUs;
+  const report = windows.close(end, finished, last, true);
+  if (!edges || report.start !== undefined) {
+    const digest = report.digest;
     log.info(
-      `Bounds reached (--max-sources ${bounded.maxSources}, --max-ports ${bounded.maxPorts}): ` +
-        `${bounded.replacedSources} sources and ${bounded.replacedPorts} ports lost their place; ` +
-        "'~' marks lower bounds, 'other' what no listed source or port is credited with",
+      `${digest.distinctSourcesExact ? "" : "~"}${digest.distinctSources} distinct sources` +
+        (digest.distinctSourcesExact ? "" : " (estimated)") + (edges ? " in the last window" : ""),
     );
+    if (!digest.exact) {
+      log.info(
+        `Bounds reached (--max-sources ${bounds.maxSources}, --max-ports ${bounds.maxPorts}): ` +
+          `${report.replacedSources} sources and ${report.replacedPorts} ports lost their place; ` +
+          "'~' marks lower bounds, 'other' what no listed source or port is credited with",
+      );
+    }
+    publish(report);
   }
-  for (const text of digestText(digest)) if (!output(text)) return Exit.FAILURE;
+  if (unwritable) return Exit.FAILURE;
   if (summary.error) {
     return fail(
-      options.read !== undefined
-        ? `Damaged capture file ${quote(options.read)}: ${summary.error.message}`
+      !live
+        ? `Damaged capture file ${quote(options.read!)}: ${summary.error.message}`
         : `Capture on ${quote(options.device!)} failed: ${summary.error.message}`,
     );
   }
