@@ -248,3 +248,31 @@ Deno.test("bounds out of range are refused", () => {
   assert.throws(() => new ConnectionCounter({ maxSources: 0 }), RangeError);
   assert.throws(() => new ConnectionCounter({ maxPorts: 70_000 }), RangeError);
 });
+
+Deno.test("distinctSources: exact over the exact table, the summary's estimate past it", () => {
+  const counter = new ConnectionCounter();
+  assert.deepEqual(counter.distinctSources(), { count: 0, exact: true });
+  const a = new Uint8Array(16);
+  for (let i = 0; i < 300; i++) {
+    a[0] = 10;
+    a[2] = i >> 8;
+    a[3] = i & 0xff;
+    counter.add(4, a, 80);
+    counter.add(4, a, 443);
+  }
+  const v6 = new Uint8Array(16);
+  v6[0] = 10; // the same bytes as 10.0.0.0, but IPv6: another source
+  counter.add(6, v6, 80);
+  assert.deepEqual(counter.distinctSources(), { count: 301, exact: true });
+  assert.equal(counter.distinctSources().count, counter.summarize().distinctSources().count);
+  // Past the exact table (65 536 pairs): the summary's count.
+  for (let i = 0; i < 70_000; i++) {
+    a[1] = 1 + (i >> 16);
+    a[2] = (i >> 8) & 0xff;
+    a[3] = i & 0xff;
+    counter.add(4, a, 22);
+  }
+  const past = counter.distinctSources();
+  assert.deepEqual(past, counter.summarize().distinctSources());
+  assert.ok(Math.abs(past.count - 70_301) < 70_301 * 0.03, `${past.count}`);
+});
