@@ -40,6 +40,8 @@ export const LIBC_SYMBOLS = {
   },
   /** off_t lseek(int fd, off_t offset, int whence) */
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  /** long ftell(FILE *stream) */
+  ftell: { parameters: ["pointer"], result: "i64" },
   /** FILE *fdopen(int fd, const char *mode) */
   fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
   /** void *memcpy(void *dest, const void *src, size_t n) — the source address and the count as
@@ -164,18 +166,21 @@ function readSmallFile(path: string): string | undefined {
   }
 }
 
+/** BigInt byte counts, made once each up to this length. */
+const COUNTS = Array.from({ length: 2049 }, (_, i) => BigInt(i));
+
 /**
- * Milliseconds since this process started (Linux: from `/proc`, to 10 ms), or `undefined` where
- * that is unknown. `performance.now()` starts only once the runtime is up, tens of
- * milliseconds later.
+ * Where a C stream (`FILE *`) is in its file, in bytes, or undefined when it cannot say.
  *
  * @example
  * ```ts
- * const age = processAgeMs() ?? performance.now();
+ * streamOffset(file); // 1048576
  * ```
  */
-/** BigInt byte counts, made once each up to this length. */
-const COUNTS = Array.from({ length: 2049 }, (_, i) => BigInt(i));
+export function streamOffset(file: Deno.PointerObject): number | undefined {
+  const offset = Number(libc().ftell(file));
+  return offset >= 0 ? offset : undefined;
+}
 
 /**
  * Copies `destination.length` bytes from the C memory at `address` into `destination`: one fast
@@ -191,6 +196,16 @@ export function copyFromAddress(destination: Uint8Array, address: bigint): void 
   libc().memcpy(destination, address, n < COUNTS.length ? COUNTS[n] : BigInt(n));
 }
 
+/**
+ * Milliseconds since this process started (Linux: from `/proc`, to 10 ms), or `undefined` where
+ * that is unknown. `performance.now()` starts only once the runtime is up, tens of
+ * milliseconds later.
+ *
+ * @example
+ * ```ts
+ * const age = processAgeMs() ?? performance.now();
+ * ```
+ */
 export function processAgeMs(): number | undefined {
   if (Deno.build.os !== "linux") return undefined;
   try {

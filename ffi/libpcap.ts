@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { closeFile, copyFromAddress, type FedStream, openBufferedFile } from "./libc.ts";
+import {
+  closeFile,
+  copyFromAddress,
+  type FedStream,
+  openBufferedFile,
+  streamOffset,
+} from "./libc.ts";
 import { escapeControls, quote } from "../src/quote.ts";
 
 /** libpcap's symbols, each with its C prototype. */
@@ -54,6 +60,8 @@ export const SYMBOLS = {
   pcap_datalink_val_to_name: { parameters: ["i32"], result: "pointer" },
   /** const char *pcap_datalink_val_to_description(int dlt) */
   pcap_datalink_val_to_description: { parameters: ["i32"], result: "pointer" },
+  /** FILE *pcap_file(pcap_t *p) — the standard I/O stream of a capture file, or NULL */
+  pcap_file: { parameters: ["pointer"], result: "pointer" },
   /** int pcap_stats(pcap_t *p, struct pcap_stat *ps) */
   pcap_stats: { parameters: ["pointer", "buffer"], result: "i32" },
   /** char *pcap_geterr(pcap_t *p) */
@@ -666,6 +674,12 @@ export class Pcap {
       throw new PcapError(`Cannot set non-blocking mode: ${errorText(errbuf)}`);
     }
     this.#nonBlocking = on;
+  }
+
+  /** How far into its file a capture file's handle has read, in bytes (undefined: live). */
+  get fileOffset(): number | undefined {
+    const file = this.#lib.pcap_file(this.#live());
+    return file === null ? undefined : streamOffset(file);
   }
 
   /** A file descriptor to poll for readability, or -1 when the platform has none. */

@@ -498,6 +498,16 @@ export class CaptureSession {
     }
   }
 
+  /** How far into a regular capture file libpcap has read, in bytes (undefined otherwise). */
+  get fileOffset(): number | undefined {
+    if (this.#live || this.#source) return undefined;
+    try {
+      return this.#pcap.fileOffset;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A file's first packet's time in microseconds, when the capture noted times. */
   get firstTimeUs(): number | undefined {
     return this.#firstUs;

@@ -120,8 +120,36 @@ function stderrSink(record: LogRecord): void {
   writeLine(record.level, message);
 }
 
+/** Called before a log line is written (the status line clears itself). */
+let beforeWrite: (() => void) | undefined;
+
+/**
+ * Sets what runs before each log line is written, or none.
+ *
+ * @example
+ * ```ts
+ * beforeLogLine(() => status.clear());
+ * ```
+ */
+export function beforeLogLine(hook: (() => void) | undefined): void {
+  beforeWrite = hook;
+}
+
+/**
+ * Whether messages at `level` are written.
+ *
+ * @example
+ * ```ts
+ * if (!logsAt("info")) showStatusLine();
+ * ```
+ */
+export function logsAt(level: "debug" | "info" | "warn" | "error"): boolean {
+  return ORDER.indexOf(level === "warn" ? "warning" : level) >= threshold;
+}
+
 function writeLine(level: LogLevel, message: string): void {
   const name = level === "warning" ? "WARN" : level.toUpperCase();
+  beforeWrite?.();
   try {
     Deno.stderr.writeSync(encoder.encode(`[${name} pulso] ${message}\n`));
   } catch {

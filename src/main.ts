@@ -44,7 +44,8 @@ import {
   WindowRecorder,
   type WindowReport,
 } from "./windows.ts";
-import { flushLogs, log, setupLogging } from "./log.ts";
+import { beforeLogLine, flushLogs, log, logsAt, setupLogging } from "./log.ts";
+import { StatusLine } from "./status_line.ts";
 
 /** Exit statuses. */
 export const Exit = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
@@ -184,10 +185,15 @@ async function countUntilStopped(
   const dedupe = options.dedupe ? new RetransmissionFilter() : undefined;
   // Exact totals per destination port, for the metrics: counted only when they are served.
   const ports = options.listen !== undefined ? new Float64Array(65536) : undefined;
+  // The status line, once shown, is cleared before anything else is written.
+  const status: { line?: StatusLine } = {};
   const collector = new Collector({
     format: options.format,
     windowed: options.interval !== undefined,
-    write: output,
+    write: (text) => {
+      status.line?.clear();
+      return output(text);
+    },
     topSources: options.listen !== undefined ? options.metricsSources : 0,
   });
   const capture: CaptureView = { session: undefined, totals: new CaptureTotals(), live };
@@ -206,8 +212,10 @@ async function countUntilStopped(
     server = started;
   }
   try {
-    return await capture_(options, secret, { dedupe, ports, collector, capture });
+    return await capture_(options, secret, { dedupe, ports, collector, capture, status });
   } finally {
+    status.line?.close();
+    beforeLogLine(undefined);
     await server?.close();
   }
 }
@@ -278,12 +286,13 @@ interface Outputs {
   ports: Float64Array | undefined;
   collector: Collector;
   capture: CaptureView;
+  status: { line?: StatusLine };
 }
 
 async function capture_(
   options: CountOptions,
   secret: string | Uint8Array | undefined,
-  { dedupe, ports, collector, capture }: Outputs,
+  { dedupe, ports, collector, capture, status }: Outputs,
 ): Promise<number> {
   const bounds = { maxSources: options.maxSources, maxPorts: options.maxPorts };
   const counter = new ConnectionCounter(bounds);
@@ -382,6 +391,8 @@ async function capture_(
     );
   }
 
+  status.line = await statusLine(options, session, capture);
+
   let summary: CaptureSummary;
   try {
     summary = await session.run({
@@ -404,6 +415,7 @@ async function capture_(
     cancelTimer();
     stopSignal.removeEventListener("abort", onSignal);
   }
+  status.line?.close();
   const reason = summary.reason === "stopped" && timedOut ? "time-limit" : summary.reason;
   const last = progress();
   session.close();
@@ -455,6 +467,44 @@ async function capture_(
     );
   }
   return Exit.OK;
+}
+
+/**
+ * The status line on stderr, when it is a terminal and logging is at `warn` or quieter; with
+ * the share read of a regular file.
+ */
+async function statusLine(
+  options: CountOptions,
+  session: CaptureSession,
+  capture: CaptureView,
+): Promise<StatusLine | undefined> {
+  if (logsAt("info") || !Deno.stderr.isTerminal()) return undefined;
+  let size: number | undefined;
+  if (options.read !== undefined && session.fileOffset !== undefined) {
+    try {
+      const info = await Deno.stat(options.read);
+      if (info.isFile && info.size > 0) size = info.size;
+    } catch {
+      // No share read, then.
+    }
+  }
+  const started = performance.now();
+  const line = new StatusLine(
+    { write: tell, columns: () => Deno.consoleSize().columns },
+    () => {
+      const offset = size === undefined ? undefined : session.fileOffset;
+      const totals = captureTotals(capture);
+      return {
+        elapsedMs: performance.now() - started,
+        connections: session.connections,
+        ...optional("dropped", totals && totals.dropped + totals.ifDropped),
+        ...optional("read", offset === undefined ? undefined : Math.min(1, offset / size!)),
+      };
+    },
+    () => session.distinctSources(),
+  );
+  beforeLogLine(() => line.clear());
+  return line;
 }
 
 /** `f`, called at most once. */
