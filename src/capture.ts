@@ -837,6 +837,9 @@ const DRAINED_LIMIT = 2;
 const DRAINED_END = 3;
 const DRAINED_DEADLINE = 4;
 
+/** How often a run of turns lets due timers run, in milliseconds. */
+const TIMER_TURN_MS = 100;
+
 /** Resolves after `ms` milliseconds. */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -861,8 +864,20 @@ class Turns {
     };
   }
 
-  /** Resolves on the next turn of the event loop. */
+  /** When a turn last went through the timers. */
+  #timersAt = performance.now();
+
+  /**
+   * Resolves on the next turn of the event loop; at least every {@link TIMER_TURN_MS} through
+   * a timer instead, since messages alone would keep timers (the status line's, a time limit's)
+   * waiting for many turns.
+   */
   next(): Promise<void> {
+    const now = performance.now();
+    if (now - this.#timersAt >= TIMER_TURN_MS) {
+      this.#timersAt = now;
+      return new Promise((resolve) => setTimeout(resolve, 0));
+    }
     return new Promise((resolve) => {
       this.#resolve = resolve;
       this.#channel.port2.postMessage(null);
