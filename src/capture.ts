@@ -5,7 +5,7 @@
  * runs as a `nonblocking` FFI call on a helper thread, and each wake-up drains what libpcap has
  * in a synchronous loop (at most {@link BATCH} packets before the event loop runs again). So
  * signals, timers and an HTTP endpoint keep working when no packet arrives and under floods.
- * While packets keep coming, a plain wait ({@link BUSY_WAIT_MS}) replaces `poll(2)` between
+ * While packets keep coming, a plain wait ({@link DrainPacer}) replaces `poll(2)` between
  * drains: waking up for every block the kernel hands over cost more CPU than the packets.
  *
  * @module
@@ -25,6 +25,7 @@ import { quote, systemMessage } from "./quote.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
+import { DrainPacer, POLL } from "./drain_pacer.ts";
 import type { RetransmissionFilter } from "./dedupe.ts";
 import {
   Decoded,
@@ -42,33 +43,6 @@ const OFFSET_MOVING = /\b(vlan|mpls|pppoes|geneve|vxlan)\b/i;
 export const BATCH = 8192;
 /** Longest wait in `poll(2)` before looking again, in milliseconds. */
 const POLL_MS = 500;
-/**
- * Waits between drains while packets keep coming, in milliseconds: more will come, and the
- * kernel's buffer holds them meanwhile. Every wait costs CPU (waking a thread costs tens of
- * microseconds on a virtual machine, and an event-loop turn more), so pulso waits as long as
- * the buffer allows: {@link BUSY_WAIT_PACKETS} packets' worth at the rate just seen, and never
- * longer than it takes {@link BUSY_WAIT_RING_SHARE} of the buffer to fill at the highest rate
- * seen lately ({@link PEAK_HALF_LIFE_MS}), between these bounds. So a burst, a rising ramp or the
- * next pulse of an on/off flood finds the buffer with room for four times the fastest rate
- * lately. The first wait after `poll(2)` returns, when no rate is known yet (a flood may just
- * have begun, at any rate), is the shortest.
- */
-export const BUSY_WAIT_MS = { min: 5, max: 100 } as const;
-/** Packets to let the kernel's buffer gather between two drains under load. */
-const BUSY_WAIT_PACKETS = 8192;
-/** The share of the kernel's buffer that may fill between two drains under load. */
-const BUSY_WAIT_RING_SHARE = 1 / 4;
-/**
- * The bytes a packet takes in the kernel's buffer besides its own: TPACKET_V3's frame header
- * and link address, aligned. Counted twice per packet seen, since on `lo` the kernel also
- * stores the outgoing copy that libpcap skips.
- */
-const RING_OVERHEAD = 80;
-/** Waits in a row without a packet before going back to `poll(2)`. */
-const BUSY_WAITS = 3;
-/** How fast the highest rate seen fades from the bound on waits: by half in this time. */
-const PEAK_HALF_LIFE_MS = 10_000;
-
 /** How long a stopped live capture waits for the kernel to hand over its last packets. */
 export const FINAL_DRAIN_MS = 2 * DEFAULT_LIVE_OPTIONS.timeoutMs;
 
@@ -541,19 +515,10 @@ export class CaptureSession {
     let reason: EndReason = "stopped";
     let error: PcapError | undefined;
     try {
-      // Waits left before going back to poll(2) when no packet comes, and the next wait.
-      let busy = 0;
-      let waitMs: number = BUSY_WAIT_MS.min;
-      // When the last wait began, whether it was poll(2), and what had been seen then.
-      let since = performance.now();
-      let polled = true;
+      const pacer = new DrainPacer(DEFAULT_LIVE_OPTIONS.bufferSize);
       let seen = this.#seen;
       let seenBytes = this.#seenBytes;
-      // The highest rate into the kernel's buffer seen lately, in bytes per millisecond.
-      let peak = 0;
-      let peakAt = since;
       let drops = 0;
-      const ringBudget = DEFAULT_LIVE_OPTIONS.bufferSize * BUSY_WAIT_RING_SHARE;
       const edges = this.#edges;
       if (edges) this.#edge = edges.begin(Date.now() * 1000);
       while (!signal?.aborted) {
@@ -578,35 +543,14 @@ export class CaptureSession {
         if (edges && Date.now() >= this.#edge / 1000 + EDGE_GRACE_MS) {
           this.#edge = edges.cross(this.#edge);
         }
-        const now = performance.now();
         const got = this.#seen - seen;
-        if (got > 0) {
-          busy = BUSY_WAITS;
-          if (polled) {
-            // The time in poll(2) says nothing of the rate: a flood may just have begun.
-            waitMs = BUSY_WAIT_MS.min;
-          } else {
-            // As long as the rate just seen lets the buffer gather BUSY_WAIT_PACKETS packets,
-            // and the highest rate lately fills no more than its share of the buffer.
-            const elapsed = Math.max(now - since, 1);
-            const byCount = BUSY_WAIT_PACKETS / (got / elapsed);
-            const rate = 2 * (this.#seenBytes - seenBytes + got * RING_OVERHEAD) / elapsed;
-            peak = Math.max(rate, peak * 0.5 ** ((now - peakAt) / PEAK_HALF_LIFE_MS));
-            peakAt = now;
-            const bySize = ringBudget / peak;
-            waitMs = Math.round(
-              Math.min(BUSY_WAIT_MS.max, Math.max(BUSY_WAIT_MS.min, Math.min(byCount, bySize))),
-            );
-          }
-          if (limits.onDrops) drops = this.#reportDrops(limits.onDrops, drops);
-        }
-        since = performance.now();
+        const waitMs = pacer.next(performance.now(), got, this.#seenBytes - seenBytes);
+        if (got > 0 && limits.onDrops) drops = this.#reportDrops(limits.onDrops, drops);
         seen = this.#seen;
         seenBytes = this.#seenBytes;
-        polled = busy <= 0;
         // Up to the next edge's grace, and not past it.
         const toEdge = Math.max(0, Math.ceil(this.#edge / 1000 + EDGE_GRACE_MS - Date.now()));
-        if (busy-- > 0) await waiter.sleep(Math.min(waitMs, toEdge));
+        if (waitMs !== POLL) await waiter.sleep(Math.min(waitMs, toEdge));
         else await waiter.wait(Math.min(POLL_MS, toEdge));
       }
       if (reason === "stopped") {

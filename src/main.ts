@@ -36,7 +36,13 @@ import { clearSource, type SourceNamer } from "./digest.ts";
 import { CaptureTotals } from "./capture_totals.ts";
 import { Collector } from "./collector.ts";
 import { MetricsExposition, type MetricsSnapshot } from "./metrics.ts";
-import { ListenError, ListenUsageError, MetricsServer, parseListen } from "./metrics_server.ts";
+import {
+  formatListen,
+  ListenError,
+  ListenUsageError,
+  MetricsServer,
+  parseListen,
+} from "./metrics_server.ts";
 import {
   type CaptureCounters,
   type CaptureProgress,
@@ -272,7 +278,8 @@ async function serveMetrics(
       address,
       (format) => exposition.render(snapshot(), format),
     );
-    log.info(`Serving metrics on ${options.listen} (/metrics)`);
+    // The port bound, when 0 asked for any.
+    log.info(`Serving metrics on ${formatListen({ ...address, port: server.port })} (/metrics)`);
     return server;
   } catch (e) {
     if (e instanceof ListenError) return fail(e.message);
