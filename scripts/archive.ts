@@ -50,7 +50,7 @@ function putOctal(header: Uint8Array, at: number, width: number, value: number):
  * const bytes = tar([{ name: "README.md", data: new TextEncoder().encode("hi\n"), mode: 0o644 }], 0);
  * ```
  */
-export function tar(entries: readonly ArchiveEntry[], mtime: number): Uint8Array {
+export function tar(entries: readonly ArchiveEntry[], mtime: number): Uint8Array<ArrayBuffer> {
   checkTime(mtime);
   const size = entries.reduce((n, e) => n + 512 + Math.ceil(e.data.length / 512) * 512, 0) + 1024;
   const out = new Uint8Array(size);
@@ -87,7 +87,7 @@ export function tar(entries: readonly ArchiveEntry[], mtime: number): Uint8Array
  * Deno.writeFileSync("pulso.tar.gz", tarGz(entries, 1700000000));
  * ```
  */
-export function tarGz(entries: readonly ArchiveEntry[], mtime: number): Uint8Array {
+export function tarGz(entries: readonly ArchiveEntry[], mtime: number): Uint8Array<ArrayBuffer> {
   const gz = new Uint8Array(gzipSync(tar(entries, mtime), { level: 9 }));
   gz.fill(0, 4, 8); // MTIME: none
   gz[9] = 3; // OS: Unix, whichever system wrote it
@@ -124,7 +124,7 @@ export function zip(
   entries: readonly ArchiveEntry[],
   mtime: number,
   options: ZipOptions = {},
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   checkTime(mtime);
   const { date, time } = dosDateTime(mtime);
   const parts: Uint8Array[] = [];

@@ -140,9 +140,9 @@ export function checkTag(tag: string, version: string): void {
 
 /**
  * The arguments of `deno compile` (after the Deno binary) for one target, run from a directory
- * holding pulso's sources: the baked-in flags, a fixed application name (the default is the
- * output's file name, which would make the binary depend on where it was written), the lock
- * file as committed.
+ * holding a copy of pulso's sources: the baked-in flags, a fixed application name (the default
+ * is the output's file name, which would make the binary depend on where it was written), the
+ * lock file as committed. Not type-checked again: the release script checks the sources first.
  *
  * @example
  * ```ts
@@ -153,6 +153,7 @@ export function compileArgs(target: Target, output: string): string[] {
   return [
     "compile",
     "--frozen",
+    "--no-check",
     ...BAKED_FLAGS,
     "--app-name",
     "pulso",

@@ -88,6 +88,7 @@ Deno.test("deno compile bakes in exactly PERMISSIONS and --no-prompt, for the ta
   assert.deepEqual(compileArgs("x86_64-pc-windows-msvc", "/w/pulso.exe"), [
     "compile",
     "--frozen",
+    "--no-check",
     "--no-prompt",
     ...PERMISSIONS,
     "--app-name",
