@@ -62,13 +62,16 @@ export interface RunOptions {
   stdin?: Uint8Array;
   /** Run through this command prefix (e.g. `["setpriv", …, "--"]`). */
   prefix?: string[];
+  /** The command that runs pulso, before its arguments (default: from source, {@link PULSO_RUN}). */
+  program?: readonly string[];
 }
 
 function command(args: string[], options: RunOptions, stdin: boolean): Deno.Command {
   const env: Record<string, string> = { ...Deno.env.toObject(), PULSO_SECRET: SECRET };
   for (const name of options.unset ?? []) delete env[name];
   Object.assign(env, options.env ?? {});
-  const argv = [...(options.prefix ?? []), Deno.execPath(), ...PULSO_RUN, ...args];
+  const program = options.program ?? [Deno.execPath(), ...PULSO_RUN];
+  const argv = [...(options.prefix ?? []), ...program, ...args];
   return new Deno.Command(argv[0], {
     args: argv.slice(1),
     env,
@@ -181,3 +184,22 @@ export function have(name: string): boolean {
     return false;
   }
 }
+
+/**
+ * A command prefix (for {@link RunOptions.prefix}) that runs pulso where no libpcap can be
+ * loaded: in a mount namespace of its own, every libpcap the dynamic loader knows is hidden
+ * under /dev/null. Undefined where that cannot be done (not root, no unshare or ldconfig).
+ */
+export const WITHOUT_LIBPCAP: string[] | undefined = Deno.uid() === 0 && have("unshare") &&
+    have("ldconfig")
+  ? [
+    "unshare",
+    "--mount",
+    "--",
+    "sh",
+    "-c",
+    'for f in $(ldconfig -p | grep -o "/[^ ]*libpcap[^ ]*"); do ' +
+    'mount --bind /dev/null "$(readlink -f "$f")" || exit 99; done; exec "$@"',
+    "sh",
+  ]
+  : undefined;
