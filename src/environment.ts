@@ -35,7 +35,9 @@ export interface Environment {
 export function readVariable(name: string, env: Environment = Deno.env): string | undefined {
   try {
     return env.get(name);
-  } catch {
+  } catch (e) {
+    // A binary built without the permission to read it: say so (Deno's message names it).
+    if (e instanceof Deno.errors.NotCapable) throw e;
     // Deno's message quotes the value: never pass it on.
     throw new EnvironmentError(name);
   }

@@ -182,4 +182,18 @@ for (const { name, program, skip } of PROGRAMS) {
       assert.equal(run.stdout, lines.join("\n") + "\n");
     },
   });
+
+  Deno.test({
+    name: `${name}: --listen serves the metrics while it reads a file with -i`,
+    ignore,
+    fn: async () => {
+      const run = await pulso(
+        ["--read", `${CORPUS}lab/pc2_eth.pcap`, "--listen", "127.0.0.1:0", "-i", "1"],
+        { ...options, env: { PULSO_LOG: "info" } },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /Serving metrics on 127\.0\.0\.1:\d+ \(\/metrics\)/);
+      assert.match(run.stdout, /^# \S+ \S+ connections=\d+ /);
+    },
+  });
 }
