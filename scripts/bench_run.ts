@@ -2,8 +2,9 @@
  * pulso's benchmark suite, run by `scripts/bench` (which installs the tools and builds the C
  * reference first). Offline, on a generated workload: pulso, a C libpcap loop, tcpdump | awk
  * and tshark | sort | uniq -c, timed as whole processes, their counts checked against each
- * other. Live, under an hping3 SYN flood on `lo`: pulso and `tcpdump -w /dev/null` with the same
- * filter, their CPU time, peak RSS, counts and drops. Bounded memory (scripts/bench_memory.ts):
+ * other. Live, under SYN floods on `lo` (the generator scripts/syn_flood.c, in a network
+ * namespace): pulso and `tcpdump -w /dev/null` with the same filter, their CPU time, peak RSS,
+ * counts and drops. Bounded memory (scripts/bench_memory.ts):
  * peak RSS and digest latency on floods of distinct sources. Then BENCHMARKS.md and
  * benchmarks.svg.
  *
