@@ -167,6 +167,25 @@ export function decoderFor(linkType: number): FrameDecoder {
 }
 
 function decodeEthernet(frame: Uint8Array, length: number, out: Decoded): Verdict {
+  // The common case: untagged IPv4 without options, carrying TCP with its whole header, not a
+  // fragment. Anything else (or anything malformed) takes the general path.
+  if (
+    length >= 54 && frame.length >= 54 && frame[12] === 0x08 && frame[13] === 0 &&
+    frame[14] === 0x45 && frame[23] === IPPROTO_TCP && (frame[20] & 0x1f) === 0 &&
+    frame[21] === 0 && ((frame[16] << 8) | frame[17]) >= 40 && frame[46] >= TCP_MIN_OFFSET_BYTE
+  ) {
+    if ((frame[47] & (TCP_SYN | TCP_ACK)) !== TCP_SYN) return Verdict.OTHER;
+    const w = out.words;
+    w[0] = (frame[26] << 24) | (frame[27] << 16) | (frame[28] << 8) | frame[29];
+    w[1] = 0;
+    w[2] = 0;
+    w[3] = 0;
+    out.family = 4;
+    out.port = (frame[36] << 8) | frame[37];
+    out.ipOffset = 14;
+    out.tcpOffset = 34;
+    return Verdict.EVENT;
+  }
   return decodeAfterLinkHeader(frame, length, 14, 12, out);
 }
 

@@ -752,3 +752,43 @@ Deno.test("the source, not the destination, and the destination port, not the so
   assert.deepEqual(r6.address, V6_SRC);
   assert.notDeepEqual(r6.address, V6_DST);
 });
+
+Deno.test("Ethernet's fast path for plain IPv4 agrees with the general decoder on any mutation", () => {
+  // The same IPv4 packet after an Ethernet header and as raw IPv4 (the general path), mutated at
+  // random in every byte the fast path looks at, and cut at random lengths.
+  let seed = 12345;
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const base = new Uint8Array(60);
+  base.set([0x08, 0x00], 12);
+  base.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
+  base.set([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02], 34);
+  const interesting = [14, 16, 17, 20, 21, 23, 46, 47, 12, 13];
+  const a = new Decoded();
+  const b = new Decoded();
+  const verdicts = new Set<number>();
+  for (let i = 0; i < 20_000; i++) {
+    const frame = base.slice();
+    for (let m = 0; m < 1 + Math.floor(random() * 3); m++) {
+      const at = random() < 0.8
+        ? interesting[Math.floor(random() * interesting.length)]
+        : 14 + Math.floor(random() * 46);
+      frame[at] = random() < 0.5 ? Math.floor(random() * 256) : frame[at] ^ (1 << (random() * 8));
+    }
+    frame[12] = 0x08;
+    frame[13] = 0x00;
+    const length = random() < 0.2 ? Math.floor(random() * 61) : 60;
+    const fast = decodeFrame(LinkType.EN10MB, frame, length, a);
+    const general = decodeFrame(LinkType.IPV4, frame.subarray(14), Math.max(0, length - 14), b);
+    verdicts.add(fast);
+    assert.equal(
+      fast,
+      length < 14 ? Verdict.MALFORMED : general,
+      `frame ${frame} length ${length}`,
+    );
+    if (fast === Verdict.EVENT) {
+      assert.deepEqual([a.family, [...a.words], a.port], [b.family, [...b.words], b.port]);
+      assert.deepEqual([a.ipOffset - 14, a.tcpOffset - 14], [b.ipOffset, b.tcpOffset]);
+    }
+  }
+  assert.equal(verdicts.size, 3, "events, others and malformed frames were all met");
+});
