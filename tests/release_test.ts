@@ -72,8 +72,11 @@ if (built.skip) {
   console.error(`release binary tests run on ${built.binary}`);
 }
 
+/** Why the compiled binary's tests do not run, as the test names say it (short). */
+const skipped = built.skip === undefined ? "" : ` (skipped: ${built.skip.split(":")[0]})`;
+
 Deno.test({
-  name: "the release binary for this machine compiles",
+  name: `the release binary for this machine compiles${skipped}`,
   ignore: built.skip !== undefined,
   fn() {
     if (built.error) throw built.error;
@@ -87,7 +90,7 @@ const PROGRAMS: { name: string; program?: string[]; skip?: string }[] = [
     program: [Deno.execPath(), "run", "--quiet", ...BAKED_FLAGS, `${ROOT}${ENTRY_POINT}`],
   },
   {
-    name: "the compiled binary",
+    name: `the compiled binary${skipped}`,
     ...(built.binary ? { program: [built.binary] } : {}),
     ...(built.skip || built.error ? { skip: built.skip ?? "it did not compile" } : {}),
   },
