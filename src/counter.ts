@@ -58,6 +58,9 @@ export class ConnectionCounter {
   #total = 0;
   readonly #bounds: SummaryBounds;
   #summary: ConnectionSummary | undefined;
+  /** The summary {@link summarize} made last from the exact table, and one to reuse. */
+  #built: ConnectionSummary | undefined;
+  #spare: ConnectionSummary | undefined;
 
   /**
    * An empty counter, with the bounds of its summary (defaults: `DEFAULT_MAX_SOURCES`,
@@ -85,7 +88,7 @@ export class ConnectionCounter {
    * from the exact table (the counter goes on counting exactly).
    */
   summarize(): ConnectionSummary {
-    return this.#summary ?? this.#toSummary();
+    return this.#summary ?? (this.#built = this.#toSummary());
   }
 
   /**
@@ -171,14 +174,13 @@ export class ConnectionCounter {
     return { count, exact: true };
   }
 
-  /** Forgets everything counted. */
+  /**
+   * Forgets everything counted, keeping its memory for what comes next (a collector's next
+   * window): the summaries {@link summarize} gave are reused, and must not be read after this.
+   */
   clear(): void {
-    if (this.#summary !== undefined) {
-      this.#summary = undefined;
-      this.#keys = new Int32Array(INITIAL_CAPACITY * STRIDE);
-      this.#counts = new Float64Array(this.#keys.buffer);
-      this.#mask = INITIAL_CAPACITY - 1;
-    }
+    this.#spare = this.#summary ?? this.#built ?? this.#spare;
+    this.#summary = this.#built = undefined;
     this.#keys.fill(0);
     this.#size = 0;
     this.#total = 0;
@@ -190,6 +192,7 @@ export class ConnectionCounter {
    * (a fresh small typed array each costs several times more).
    */
   *entries(): IterableIterator<CounterEntry> {
+    if (this.#summary !== undefined) return;
     const keys = this.#keys;
     const pool = new Uint8Array(this.#size * 16);
     let used = 0;
@@ -208,27 +211,33 @@ export class ConnectionCounter {
     }
   }
 
-  /** A summary of the exact table. */
+  /** A summary of the exact table (in the spare one, when there is one). */
   #toSummary(): ConnectionSummary {
     const keys = this.#keys;
     const counts = this.#counts;
-    return ConnectionSummary.fromPairs((add) => {
-      for (let slot = 0; slot <= this.#mask; slot++) {
-        const k = slot * STRIDE;
-        const tag = keys[k + 4];
-        if (tag === 0) continue;
-        const family = (tag >>> 16) === 6 ? 6 : 4;
-        add(
-          family,
-          keys[k],
-          keys[k + 1],
-          keys[k + 2],
-          keys[k + 3],
-          tag & 0xffff,
-          counts[slot * 4 + 3],
-        );
-      }
-    }, this.#bounds);
+    const into = this.#spare;
+    this.#spare = undefined;
+    return ConnectionSummary.fromPairs(
+      (add) => {
+        for (let slot = 0; slot <= this.#mask; slot++) {
+          const k = slot * STRIDE;
+          const tag = keys[k + 4];
+          if (tag === 0) continue;
+          const family = (tag >>> 16) === 6 ? 6 : 4;
+          add(
+            family,
+            keys[k],
+            keys[k + 1],
+            keys[k + 2],
+            keys[k + 3],
+            tag & 0xffff,
+            counts[slot * 4 + 3],
+          );
+        }
+      },
+      this.#bounds,
+      into,
+    );
   }
 
   /** Counts a pair that is not in its home slot `slot`: further along, or new. */
@@ -261,11 +270,9 @@ export class ConnectionCounter {
       if (this.#size < EXACT_PAIRS) {
         this.#grow();
       } else {
-        // Full: from now on the summary counts, in its fixed memory.
+        // Full: from now on the summary counts, in its fixed memory. The table stays, unused,
+        // for after a clear().
         this.#summary = this.#toSummary();
-        this.#keys = new Int32Array(0);
-        this.#counts = new Float64Array(0);
-        this.#mask = 0;
         this.#size = 0;
       }
     }

@@ -276,3 +276,45 @@ Deno.test("distinctSources: exact over the exact table, the summary's estimate p
   assert.deepEqual(past, counter.summarize().distinctSources());
   assert.ok(Math.abs(past.count - 70_301) < 70_301 * 0.03, `${past.count}`);
 });
+
+Deno.test("clear: a counter reused after its summary took over counts as a new one", async () => {
+  const { buildDigest, clearSource, formatDigest } = await import("./digest.ts");
+  const bounds = { maxSources: 50, maxPorts: 4 };
+  const stream = (seed: number) => {
+    const events: [number, number][] = [];
+    for (let i = 0; i < 110_000; i++) {
+      const x = Math.imul(i + seed * 1_000_003, 2654435761) >>> 0;
+      events.push([x % 3 === 0 ? x % 40 : x, 80 + (x % 6)]);
+    }
+    return events;
+  };
+  const feed = (counter: ConnectionCounter, events: [number, number][]) => {
+    const a = new Uint8Array(16);
+    for (const [host, port] of events) {
+      new DataView(a.buffer).setUint32(0, host);
+      counter.add(4, a, port);
+    }
+  };
+  const reused = new ConnectionCounter(bounds);
+  for (const seed of [1, 2, 3]) {
+    // Past the exact table (a summary counts), then within it (a summary is built from it).
+    for (const events of [stream(seed), stream(seed).slice(0, 300)]) {
+      const fresh = new ConnectionCounter(bounds);
+      feed(fresh, events);
+      feed(reused, events);
+      assert.equal(reused.size, events.length > 300 ? 0 : fresh.size, "the summary took over");
+      assert.equal(
+        formatDigest(buildDigest(reused.summarize(), clearSource)),
+        formatDigest(buildDigest(fresh.summarize(), clearSource)),
+      );
+      // Estimates (each summary's HyperLogLog has a seed of its own) agree within their error.
+      const [r, f] = [reused.distinctSources(), fresh.distinctSources()];
+      assert.equal(r.exact, f.exact);
+      assert.ok(Math.abs(r.count - f.count) <= f.count * 0.03, `${r.count} against ${f.count}`);
+      assert.equal(reused.total, fresh.total);
+      reused.clear();
+      assert.equal(reused.total, 0);
+      assert.deepEqual([...reused.entries()], []);
+    }
+  }
+});

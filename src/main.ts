@@ -373,11 +373,16 @@ async function capture_(
     unwritable = true;
     stop.abort();
   };
+  // Two counters take turns: the one of the window that ended is cleared once its digest is
+  // written, and counts the window after next in the same memory.
+  let spare: ConnectionCounter | undefined;
   const edges: Edges | undefined = intervalUs === undefined ? undefined : {
     begin: (timeUs) => windows.begin(timeUs),
     cross: (edgeUs) => {
-      const finished = session.swapCounter(new ConnectionCounter(bounds));
+      const finished = session.swapCounter(spare ?? new ConnectionCounter(bounds));
       publish(windows.close(edgeUs, finished, progress()));
+      finished.clear();
+      spare = finished;
       return windows.edge;
     },
   };

@@ -312,6 +312,7 @@ export class ConnectionSummary {
   /**
    * As {@link fromCounts}, from pairs that `visit` hands to its `add` callback one by one, the
    * address as four words: no object per pair (what {@link ConnectionCounter.summarize} uses).
+   * `into`, a summary of the same bounds, is cleared and filled instead of a new one.
    */
   static fromPairs(
     visit: (
@@ -326,8 +327,14 @@ export class ConnectionSummary {
       ) => void,
     ) => void,
     bounds: SummaryBounds = {},
+    into?: ConnectionSummary,
   ): ConnectionSummary {
-    const summary = new ConnectionSummary(bounds);
+    // A summary of the same bounds is reused (cleared) rather than allocated anew.
+    const reuse = into !== undefined &&
+      into.maxSources === (bounds.maxSources ?? into.maxSources) &&
+      into.maxPorts === (bounds.maxPorts ?? into.maxPorts);
+    const summary = reuse ? into : new ConnectionSummary(bounds);
+    if (reuse) summary.clear();
     // The pairs into typed arrays.
     let capacity = 1024;
     let words = new Int32Array(capacity * 4);
