@@ -529,7 +529,9 @@ export class CaptureSession {
         }
         if (status === DRAINED_DEADLINE) {
           // A packet past the edge: the window before it is complete.
-          if (this.#crossEdges(this.#lastUs!, Infinity, limit)) {
+          const crossed = await this.#crossEdges(this.#lastUs!, Infinity, limit, turns, signal);
+          if (crossed === "stopped") break;
+          if (crossed) {
             reason = "connection-limit";
             break;
           }
@@ -561,7 +563,7 @@ export class CaptureSession {
           const status = this.#drain(limit, this.#edge, BATCH);
           if (status === DRAINED_MORE) continue;
           if (status !== DRAINED_DEADLINE) break;
-          if (this.#crossEdges(this.#lastUs!, Infinity, limit)) break;
+          if (await this.#crossEdges(this.#lastUs!, Infinity, limit, turns, undefined)) break;
         }
         if (this.connections >= limit) reason = "connection-limit";
       }
@@ -628,9 +630,9 @@ export class CaptureSession {
         if (status === DRAINED_DEADLINE) {
           // An edge: the window before it is complete; the packet counts in the next, unless
           // it is past the time limit too.
-          if (this.#crossEdges(this.#lastUs!, deadline, limit)) {
-            return this.#summary("connection-limit");
-          }
+          const crossed = await this.#crossEdges(this.#lastUs!, deadline, limit, turns, signal);
+          if (crossed === "stopped") return this.#summary("stopped");
+          if (crossed) return this.#summary("connection-limit");
           if (this.#lastUs! >= deadline) {
             this.#lastUs = deadline;
             return this.#summary("time-limit");
@@ -720,9 +722,27 @@ export class CaptureSession {
    * then counts the current packet unless it is past `deadline`; true when that reached the
    * connection limit.
    */
-  #crossEdges(timeUs: number, deadline: number, limit: number): boolean {
+  async #crossEdges(
+    timeUs: number,
+    deadline: number,
+    limit: number,
+    turns: Turns,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean | "stopped"> {
     const edges = this.#edges!;
-    while (this.#edge <= timeUs && this.#edge < deadline) this.#edge = edges.cross(this.#edge);
+    // A long gap in a file (or a clock set forward) crosses many edges: the event loop runs
+    // every so many, so that a signal still stops pulso. Stopped, the capture ends at the edge
+    // reached, with the packet past it uncounted.
+    for (let crossed = 1; this.#edge <= timeUs && this.#edge < deadline; crossed++) {
+      this.#edge = edges.cross(this.#edge);
+      if (crossed % EDGES_PER_TURN === 0) {
+        await turns.next();
+        if (signal?.aborted) {
+          this.#lastUs = this.#edge;
+          return "stopped";
+        }
+      }
+    }
     if (timeUs >= deadline) return false;
     return this.#count(this.#pcap.frame, limit);
   }
@@ -780,6 +800,9 @@ const DRAINED_MORE = 1;
 const DRAINED_LIMIT = 2;
 const DRAINED_END = 3;
 const DRAINED_DEADLINE = 4;
+
+/** Window edges crossed between two turns of the event loop. */
+const EDGES_PER_TURN = 1024;
 
 /** How often a run of turns lets due timers run, in milliseconds. */
 const TIMER_TURN_MS = 100;

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { PcapWriter } from "../scripts/gen_workload.ts";
-import { pulso } from "./_pulso.ts";
+import { pulso, PULSO_RUN, SECRET } from "./_pulso.ts";
 import { validateDigestJson } from "./_schema.ts";
 
 /** Unix time of the test captures' first second: 2026-12-01T08:00:00Z. */
@@ -225,5 +225,36 @@ Deno.test("--interval and --format: bad values are usage errors", async () => {
     const result = await pulso(["-r", "/dev/null", ...args]);
     assert.equal(result.code, 2);
     assert.match(result.stderr.split("\n")[0], message);
+  }
+});
+
+Deno.test("--interval over a gap of ten years: empty windows as they come, and a signal still stops it", async () => {
+  const path = capture([{ at: 0.25, host: 1, port: 80 }, {
+    at: 10 * 365 * 86400,
+    host: 2,
+    port: 80,
+  }]);
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...PULSO_RUN, "-r", path, "--no-hash", "-i", "1"],
+      env: { PULSO_SECRET: SECRET },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const signalled = performance.now();
+    child.kill("SIGTERM");
+    const out = await child.output();
+    assert.ok(performance.now() - signalled < 1500, "stopped within the second");
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const lines = new TextDecoder().decode(out.stdout).trimEnd().split("\n");
+    assert.equal(lines[1], "10.0.0.1:1 80:1");
+    assert.ok(lines.length > 1000, `${lines.length} windows printed before the signal`);
+    assert.ok(lines.slice(2).every((l) => / connections=0 /.test(l)), "then empty windows only");
+    // The windows tile the time up to where the capture stopped.
+    const spans = lines.filter((l) => l.startsWith("# ")).map((l) => l.split(" ").slice(1, 3));
+    spans.forEach(([start], i) => i > 0 && assert.equal(start, spans[i - 1][1]));
+  } finally {
+    Deno.removeSync(path);
   }
 });
