@@ -602,9 +602,15 @@ export class Pcap {
     return this.#frame;
   }
 
-  /** Seconds part of the current frame's timestamp. */
+  /**
+   * Seconds part of the current frame's timestamp. A pcap file stores them as 32 unsigned bits,
+   * which libpcap sign-extends: from 2038-01-19 on they come negative, and are read here as the
+   * file meant them (up to 2106).
+   */
   get seconds(): number {
-    return word(this.#header, 0) + word(this.#header, 4) * 0x1_0000_0000;
+    const high = word(this.#header, 4);
+    const low = word(this.#header, 0);
+    return high === 0xffffffff ? low : low + high * 0x1_0000_0000;
   }
 
   /** Microseconds part of the current frame's timestamp. */

@@ -172,6 +172,8 @@ export class CaptureSession {
   /** A file's first and last packets' times, in microseconds, when noted. */
   #firstUs: number | undefined;
   #lastUs: number | undefined;
+  /** The latest time seen (timestamps may go backwards), or where the capture was cut. */
+  #endUs: number | undefined;
   readonly #linkType: number;
   readonly #live: boolean;
   readonly #decoded = new Decoded();
@@ -487,9 +489,12 @@ export class CaptureSession {
     return this.#firstUs;
   }
 
-  /** A file's last packet's time in microseconds, when the capture noted times. */
+  /**
+   * A file's latest packet time in microseconds (or where a limit or a signal cut it), when the
+   * capture noted times.
+   */
   get lastTimeUs(): number | undefined {
-    return this.#lastUs;
+    return this.#endUs;
   }
 
   /** Closes the capture; idempotent. */
@@ -602,7 +607,7 @@ export class CaptureSession {
         source?.took(status);
         if (status !== NextResult.PACKET) return this.#summary("end-of-file");
         const first = this.#timeUs();
-        this.#firstUs = this.#lastUs = first;
+        this.#firstUs = this.#lastUs = this.#endUs = first;
         if (limits.timeLimit !== undefined) {
           deadline = first + Math.round(limits.timeLimit * 1e6);
         }
@@ -634,7 +639,7 @@ export class CaptureSession {
           if (crossed === "stopped") return this.#summary("stopped");
           if (crossed) return this.#summary("connection-limit");
           if (this.#lastUs! >= deadline) {
-            this.#lastUs = deadline;
+            this.#lastUs = this.#endUs = deadline;
             return this.#summary("time-limit");
           }
           continue;
@@ -667,6 +672,7 @@ export class CaptureSession {
       if (deadline !== Infinity) {
         const time = this.#timeUs();
         this.#lastUs = time;
+        if (!(time <= this.#endUs!)) this.#endUs = time;
         if (time >= deadline) return DRAINED_DEADLINE;
       }
       if (this.#count(frame, limit)) return DRAINED_LIMIT;
@@ -738,7 +744,7 @@ export class CaptureSession {
       if (crossed % EDGES_PER_TURN === 0) {
         await turns.next();
         if (signal?.aborted) {
-          this.#lastUs = this.#edge;
+          this.#lastUs = this.#endUs = this.#edge;
           return "stopped";
         }
       }

@@ -92,10 +92,13 @@ function usageError(message: string): number {
   return Exit.USAGE;
 }
 
+/** Whether stdout's reader has gone (`pulso … | head -1`). */
+let stdoutClosed = false;
+
 /** Writes to stdout; false when it cannot (a full disk: said on stderr), true otherwise. */
 function output(text: string): boolean {
   try {
-    writeAll(Deno.stdout, text);
+    if (!stdoutClosed && !writeAll(Deno.stdout, text)) stdoutClosed = true;
     return true;
   } catch (e) {
     fail(`Cannot write to stdout: ${systemMessage(e)}`);
@@ -369,9 +372,12 @@ async function capture_(
   // stdout could not be written: the capture stops, and pulso fails.
   let unwritable = false;
   const publish = (report: WindowReport) => {
-    if (unwritable || collector.publish(report)) return;
-    unwritable = true;
-    stop.abort();
+    if (!unwritable && !collector.publish(report)) {
+      unwritable = true;
+      stop.abort();
+    }
+    // Nobody reads the windows any more: pulso ends quietly, as a one-shot digest would.
+    if (stdoutClosed && !stop.signal.aborted) stop.abort();
   };
   // Two counters take turns: the one of the window that ended is cleared once its digest is
   // written, and counts the window after next in the same memory.

@@ -21,8 +21,12 @@ import type { WindowReport } from "./windows.ts";
  * ```
  */
 export function isoTime(us: number): string {
-  return new Date(Math.floor(us / 1000)).toISOString();
+  // Dates go to ±8.64e15 ms: a damaged file's timestamps may lie beyond.
+  const ms = Math.min(MAX_DATE_MS, Math.max(-MAX_DATE_MS, Math.floor(us / 1000)));
+  return new Date(Number.isFinite(ms) ? ms : 0).toISOString();
 }
+
+const MAX_DATE_MS = 8.64e15;
 
 /**
  * A window's header line, with its newline.

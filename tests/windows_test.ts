@@ -258,3 +258,64 @@ Deno.test("--interval over a gap of ten years: empty windows as they come, and a
     Deno.removeSync(path);
   }
 });
+
+Deno.test("timestamps from 2038 on, and going backwards: the windows' times as the file means them", async () => {
+  const y2038 = 2 ** 31 - T0; // 2038-01-19T03:14:08Z, where 32 signed bits end
+  const late = capture([{ at: y2038 - 1, host: 1, port: 80 }, { at: y2038, host: 2, port: 80 }]);
+  const back = capture([
+    { at: 10, host: 1, port: 80 },
+    { at: 5, host: 1, port: 81 },
+    { at: 12, host: 2, port: 80 },
+    { at: 3.5, host: 2, port: 81 },
+  ]);
+  try {
+    const object = JSON.parse(await run(["--format", "json"], late));
+    assert.deepEqual([object.start, object.end, object.connections], [
+      "2038-01-19T03:14:07.000Z",
+      "2038-01-19T03:14:08.000Z",
+      2,
+    ]);
+    assert.equal(
+      (await run(["-i", "60"], late)).split("\n")[0],
+      "# 2038-01-19T03:14:07.000Z 2038-01-19T03:14:08.000Z connections=2 sources=2 malformed=0",
+    );
+    // A packet earlier than the one before counts in the current window, which ends at the
+    // latest time seen.
+    assert.equal(
+      (await run(["-i", "5"], back)).split("\n")[0],
+      `# ${iso(10)} ${iso(12)} connections=4 sources=2 malformed=0`,
+    );
+  } finally {
+    Deno.removeSync(late);
+    Deno.removeSync(back);
+  }
+});
+
+Deno.test("windows to a closed stdout: pulso ends quietly", async () => {
+  const path = capture([{ at: 0.25, host: 1, port: 80 }, { at: 365 * 86400, host: 2, port: 80 }]);
+  try {
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `timeout -s KILL 20 "$@" | head -1; echo "\${PIPESTATUS[0]}"`,
+        "_",
+        Deno.execPath(),
+        ...PULSO_RUN,
+        "-r",
+        path,
+        "--no-hash",
+        "-i",
+        "1",
+      ],
+      env: { PULSO_SECRET: SECRET },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const [first, status] = new TextDecoder().decode(out.stdout).trimEnd().split("\n");
+    assert.match(first, /^# /);
+    assert.equal(status, "0", "ended by itself, not killed");
+    assert.equal(new TextDecoder().decode(out.stderr), "");
+  } finally {
+    Deno.removeSync(path);
+  }
+});
