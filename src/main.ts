@@ -46,7 +46,6 @@ import {
 import {
   type CaptureCounters,
   type CaptureProgress,
-  MIN_INTERVAL_US,
   WindowRecorder,
   type WindowReport,
 } from "./windows.ts";
@@ -359,9 +358,10 @@ async function capture_(
   log.info(`Filter: ${session.filter}`);
   if (session.warning) log.warn(`libpcap: ${session.warning}`);
 
+  // Whole microseconds: at least 1000, as the command line allows no less than 1 ms.
   const intervalUs = options.interval === undefined
     ? undefined
-    : Math.max(MIN_INTERVAL_US, Math.round(options.interval * 1e6));
+    : Math.round(options.interval * 1e6);
   const windows = new WindowRecorder(intervalUs, name);
   const progress = (): CaptureProgress => ({
     packets: session.packets,

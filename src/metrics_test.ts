@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { have, promtoolCheck } from "../tests/_pulso.ts";
 import {
   CONTENT_TYPES,
   escapeLabelValue,
@@ -448,43 +449,14 @@ Deno.test("CONTENT_TYPES: as the formats name them", () => {
   );
 });
 
-/** promtool's path, looked up on PATH; undefined when it is not installed. */
-function findPromtool(): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    const path = `${dir}/promtool`;
-    try {
-      if (Deno.statSync(path).isFile) return path;
-    } catch {
-      // not there
-    }
-  }
-  return undefined;
-}
-
-const PROMTOOL = findPromtool();
-if (PROMTOOL === undefined) {
+const PROMTOOL = have("promtool");
+if (!PROMTOOL) {
   console.warn("promtool is not on PATH: the promtool tests are skipped (CI installs it)");
-}
-
-async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command(PROMTOOL!, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
 }
 
 Deno.test({
   name: "metrics: promtool check metrics passes, idle and with traffic",
-  ignore: PROMTOOL === undefined,
+  ignore: !PROMTOOL,
   async fn() {
     const exposition = new MetricsExposition(VERSIONS);
     const busy = small();
@@ -514,7 +486,7 @@ Deno.test({
 
 Deno.test({
   name: "metrics: promtool check metrics does fail on a bad exposition (the check can fail)",
-  ignore: PROMTOOL === undefined,
+  ignore: !PROMTOOL,
   async fn() {
     const result = await promtoolCheck(
       "# HELP pulso_connections Bad\n# TYPE pulso_connections counter\npulso_connections 1\n",

@@ -63,9 +63,6 @@ export interface WindowReport {
   final: boolean;
 }
 
-/** Shortest interval: 1 ms. */
-export const MIN_INTERVAL_US = 1000;
-
 /**
  * The first edge after `timeUs` for windows of `intervalUs`: the next multiple of the interval
  * in Unix time (a time on an edge starts the window there).

@@ -203,3 +203,33 @@ export const WITHOUT_LIBPCAP: string[] | undefined = Deno.uid() === 0 && have("u
     "sh",
   ]
   : undefined;
+
+/**
+ * `promtool check metrics` on `text`: its exit status and everything it printed (nothing when
+ * the exposition is clean).
+ */
+export async function promtoolCheck(text: string): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+}
+
+/** Builds the benchmark's SYN generator (scripts/syn_flood.c) into `dir`; its path. */
+export async function buildSynFlood(dir: string): Promise<string> {
+  const binary = `${dir}/syn_flood`;
+  const gcc = await new Deno.Command("gcc", {
+    args: ["-O2", "-o", binary, `${ROOT}scripts/syn_flood.c`],
+    stderr: "piped",
+  }).output();
+  if (gcc.code !== 0) throw new Error(`gcc failed: ${new TextDecoder().decode(gcc.stderr)}`);
+  return binary;
+}

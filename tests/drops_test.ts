@@ -3,7 +3,7 @@
  * warning says so at the default log level, as it happens and at the end.
  */
 import assert from "node:assert/strict";
-import { have, inNamespace, PULSO_COMMAND, ROOT } from "./_pulso.ts";
+import { buildSynFlood, have, inNamespace, PULSO_COMMAND } from "./_pulso.ts";
 
 const root = Deno.uid?.() === 0;
 
@@ -13,11 +13,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const gcc = await new Deno.Command("gcc", {
-        args: ["-O2", "-o", `${dir}/syn_flood`, `${ROOT}scripts/syn_flood.c`],
-        stderr: "piped",
-      }).output();
-      assert.equal(gcc.code, 0, new TextDecoder().decode(gcc.stderr));
+      await buildSynFlood(dir);
       // pulso is stopped (SIGSTOP) while 100 000 SYNs flood a private lo: its 8 MiB buffer holds
       // about 28 000 of them.
       const script = `

@@ -8,12 +8,14 @@
  */
 import assert from "node:assert/strict";
 import {
+  buildSynFlood,
   connectOnce,
   hashOf,
   have,
   inNamespace,
   listen,
   type LivePulso,
+  promtoolCheck,
   PULSO_COMMAND,
   ROOT,
   sleep,
@@ -79,22 +81,6 @@ async function stop(live: LivePulso, digest: string): Promise<void> {
   assert.equal(run.stdout, digest);
 }
 
-/** `promtool check metrics` on `text`: its exit status and everything it printed. */
-async function promtool(text: string): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  const decoder = new TextDecoder();
-  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
-}
-
 /** The value of the sample `series` (name and labels as written) in a text exposition. */
 function sample(text: string, series: string): string | undefined {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
@@ -108,7 +94,7 @@ Deno.test({
   ignore: PROMTOOL_SKIP !== undefined,
   fn: async () => {
     // promtool does lint here: a counter without `_total` is reported, with a non-zero status.
-    const control = await promtool("# HELP x a counter\n# TYPE x counter\nx 1\n");
+    const control = await promtoolCheck("# HELP x a counter\n# TYPE x counter\nx 1\n");
     assert.notEqual(control.code, 0);
     assert.match(control.output, /counter metrics should have "_total" suffix/);
 
@@ -119,7 +105,7 @@ Deno.test({
       assert.equal(idle.status, 200);
       assert.equal(idle.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
       const idleText = await idle.text();
-      assert.deepEqual(await promtool(idleText), { code: 0, output: "" }, idleText);
+      assert.deepEqual(await promtoolCheck(idleText), { code: 0, output: "" }, idleText);
       assert.equal(sample(idleText, "pulso_connections_total"), "0");
       assert.equal(sample(idleText, "pulso_unlisted_port_connections_total"), "0");
       assert.doesNotMatch(idleText, /^pulso_port_connections_total/m, "no port counted yet");
@@ -130,7 +116,7 @@ Deno.test({
       const busy = await fetch(live.url);
       assert.equal(busy.status, 200);
       const busyText = await busy.text();
-      assert.deepEqual(await promtool(busyText), { code: 0, output: "" }, busyText);
+      assert.deepEqual(await promtoolCheck(busyText), { code: 0, output: "" }, busyText);
       assert.equal(sample(busyText, "pulso_connections_total"), "3");
       assert.equal(sample(busyText, `pulso_port_connections_total{port="${a.port}"}`), "3");
       assert.equal(
@@ -406,11 +392,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "pulso-flood-scrape-" });
     try {
-      const gcc = await new Deno.Command("gcc", {
-        args: ["-O2", "-o", `${dir}/syn_flood`, `${ROOT}scripts/syn_flood.c`],
-        stderr: "piped",
-      }).output();
-      assert.equal(gcc.code, 0, new TextDecoder().decode(gcc.stderr));
+      await buildSynFlood(dir);
       await Deno.writeTextFile(`${dir}/scrape.js`, SCRAPER);
       const scrape = `${Deno.execPath()} run --quiet --no-prompt --allow-net=127.0.0.1 scrape.js`;
       // In a namespace of its own: 100 000 SYN/s for 2 s from 16 sources to 127.0.0.1:9999 on its
