@@ -48,6 +48,11 @@ export const LIBC_SYMBOLS = {
    *  BigInt (u64): Deno's fast call; a number there, or UnsafePointerView.copyInto, takes about
    *  200 ns a call instead of about 25 */
   memcpy: { parameters: ["buffer", "u64", "u64"], result: "void" },
+  /** int sched_setscheduler(pid_t pid, int policy, const struct sched_param *param) (Linux;
+   *  pid 0: the calling thread) */
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32", optional: true },
+  /** int setpriority(int which, id_t who, int prio) (Linux: who 0, the calling thread) */
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   /** char *getenv(const char *name) */
   getenv: { parameters: ["buffer"], result: "pointer" },
   // The C library's ways to make a `FILE *` from read callbacks (one or the other exists).
@@ -87,6 +92,31 @@ function libc(): Libc {
 }
 
 const POLLIN = 0x1;
+
+/**
+ * Makes the calling thread yield to every other (Linux: `SCHED_IDLE`, else the lowest nice
+ * value): the output worker then runs only on what the capture leaves of the CPU, even when
+ * both are pinned to one core. False when neither could be set (other systems).
+ *
+ * @example
+ * ```ts
+ * lowerThreadPriority(); // first thing in the output worker
+ * ```
+ */
+export function lowerThreadPriority(): boolean {
+  if (Deno.build.os !== "linux") return false;
+  try {
+    const c = libc();
+    const SCHED_IDLE = 5;
+    if (c.sched_setscheduler && c.sched_setscheduler(0, SCHED_IDLE, new Int32Array(1)) === 0) {
+      return true;
+    }
+    const PRIO_PROCESS = 0;
+    return c.setpriority(PRIO_PROCESS, 0, 19) === 0;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Waits, without blocking JavaScript, until a file descriptor is readable, a timeout passes or

@@ -23,6 +23,8 @@ export type Target = typeof TARGETS[number];
 
 /** The command's entry point, from the repository root. */
 export const ENTRY_POINT = "src/main.ts";
+/** Modules that deno compile cannot find from the entry point: the output worker's. */
+export const INCLUDED = ["src/output_worker.ts"] as const;
 
 /**
  * The flags baked into the binary: pulso's permissions and no prompt. Running
@@ -155,6 +157,7 @@ export function compileArgs(target: Target, output: string): string[] {
     "--frozen",
     "--no-check",
     ...BAKED_FLAGS,
+    ...INCLUDED.flatMap((path) => ["--include", path]),
     "--app-name",
     "pulso",
     "--target",

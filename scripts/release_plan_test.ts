@@ -91,6 +91,8 @@ Deno.test("deno compile bakes in exactly PERMISSIONS and --no-prompt, for the ta
     "--no-check",
     "--no-prompt",
     ...PERMISSIONS,
+    "--include",
+    "src/output_worker.ts",
     "--app-name",
     "pulso",
     "--target",

@@ -25,7 +25,7 @@ import { quote, systemMessage } from "./quote.ts";
 import { RecordFraming } from "./record_framing.ts";
 import { captureFilter } from "./bpf_filter.ts";
 import { ConnectionCounter } from "./counter.ts";
-import { DrainPacer, POLL } from "./drain_pacer.ts";
+import { DrainPacer, PACER, POLL } from "./drain_pacer.ts";
 import type { RetransmissionFilter } from "./dedupe.ts";
 import {
   Decoded,
@@ -61,6 +61,16 @@ export interface CaptureSummary {
   stats?: CaptureStats;
   /** The read error that ended a file early (a damaged or truncated file). */
   error?: PcapError;
+  /**
+   * Live: the longest time between the end of one drain and the start of the next while
+   * packets kept coming (not counting waits in `poll(2)` while idle), in milliseconds.
+   */
+  longestGapMs?: number;
+  /**
+   * Live: what that gap may be at most, a quarter of the kernel's buffer at the highest rate
+   * seen ({@link DrainPacer}'s bound), in milliseconds; undefined when no rate was seen.
+   */
+  gapBoundMs?: number;
 }
 
 /** Limits of a capture. */
@@ -255,6 +265,22 @@ export class CaptureSession {
 
   /** The BPF expressions in use: pulso's, then the user's when there is one. */
   readonly filter: string;
+
+  /** A session over the warm-up capture (see {@link warmUp}). */
+  static openWarmUp(pcap: Pcap): CaptureSession {
+    return CaptureSession.#open(pcap, new ConnectionCounter(), false, undefined, false);
+  }
+
+  /** Drains the whole capture, half of it noting times (as windows do): the warm-up. */
+  warm(): void {
+    let timed = false;
+    for (;;) {
+      const status = this.#drain(Infinity, timed ? Number.MAX_VALUE : Infinity, 1024);
+      timed = !timed;
+      if (timed) this.#endUs = 0;
+      if (status === DRAINED_END || status === DRAINED_EMPTY) return;
+    }
+  }
 
   /** Opens `device` for live capture with pulso's filter (and the user's). */
   static openLive(device: string, counter: ConnectionCounter, userFilter?: string): CaptureSession {
@@ -519,6 +545,10 @@ export class CaptureSession {
     signal?.addEventListener("abort", wake, { once: true });
     let reason: EndReason = "stopped";
     let error: PcapError | undefined;
+    let longestGap = 0;
+    /** The highest rate into the kernel's buffer seen, in bytes per millisecond. */
+    let highest = 0;
+    let peak = 0;
     try {
       const pacer = new DrainPacer(DEFAULT_LIVE_OPTIONS.bufferSize);
       let seen = this.#seen;
@@ -526,8 +556,13 @@ export class CaptureSession {
       let drops = 0;
       const edges = this.#edges;
       if (edges) this.#edge = edges.begin(Date.now() * 1000);
+      /** When the last drain ended; NaN after a wait in poll(2) (an idle wait is no gap). */
+      let drained = NaN;
       while (!signal?.aborted) {
+        const started = performance.now();
+        if (started - drained > longestGap) longestGap = started - drained;
         const status = this.#drain(limit, this.#edge, BATCH);
+        drained = performance.now();
         if (status === DRAINED_LIMIT) {
           reason = "connection-limit";
           break;
@@ -557,8 +592,14 @@ export class CaptureSession {
         seenBytes = this.#seenBytes;
         // Up to the next edge's grace, and not past it.
         const toEdge = Math.max(0, Math.ceil(this.#edge / 1000 + EDGE_GRACE_MS - Date.now()));
-        if (waitMs !== POLL) await waiter.sleep(Math.min(waitMs, toEdge));
-        else await waiter.wait(Math.min(POLL_MS, toEdge));
+        if (waitMs !== POLL) {
+          await waiter.sleep(Math.min(waitMs, toEdge));
+        } else {
+          await waiter.wait(Math.min(POLL_MS, toEdge));
+          drained = NaN;
+        }
+        peak = pacer.peak(performance.now());
+        if (peak > highest) highest = peak;
       }
       if (reason === "stopped") {
         // Packets of the last moments may still sit in a buffer block that the kernel hands
@@ -586,7 +627,13 @@ export class CaptureSession {
     } catch {
       // No statistics from a handle whose device is gone.
     }
-    return { ...this.#summary(reason, stats), ...(error ? { error } : {}) };
+    const gap = {
+      longestGapMs: longestGap,
+      ...(highest > 0
+        ? { gapBoundMs: DEFAULT_LIVE_OPTIONS.bufferSize * PACER.ringShare / highest }
+        : {}),
+    };
+    return { ...this.#summary(reason, stats), ...gap, ...(error ? { error } : {}) };
   }
 
   async #runFile(limits: CaptureLimits): Promise<CaptureSummary> {
@@ -776,30 +823,71 @@ export class CaptureSession {
 }
 
 /**
- * Runs the decoder and the counter on made-up SYNs until V8 has compiled them, before a live
- * capture opens: from the moment the device is open the kernel's buffer fills, and code still
- * interpreted at the start of a flood of a million SYNs a second cannot keep up with it.
+ * Runs the whole drain (libpcap's `pcap_next_ex` through FFI, the decoder, the counter) on a
+ * made-up capture of IPv4 and IPv6 SYNs until V8 has compiled it, before a live capture opens:
+ * from the moment the device is open the kernel's buffer fills, and code still interpreted when
+ * pulso starts into a flood of a million SYNs a second cannot keep up with it.
  */
 function warmUp(): void {
   if (warmedUp) return;
   warmedUp = true;
-  const frame = new Uint8Array(54);
-  frame.set([0x08, 0x00], 12);
-  frame.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
-  frame.set([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02], 34);
-  const decode = decoderFor(LinkType.EN10MB);
-  const decoded = new Decoded();
-  const counter = new ConnectionCounter();
-  for (let i = 0; i < WARM_UP_EVENTS; i++) {
-    frame[29] = i & 0xff;
-    if (decode(frame, frame.length, decoded) === Verdict.EVENT) {
-      counter.addWords(decoded.family, decoded.words, decoded.port);
-    }
+  if (!canFeedStreams()) return;
+  const fed = new FedStream();
+  fed.push(warmUpCapture());
+  fed.end();
+  let session: CaptureSession | undefined;
+  try {
+    session = CaptureSession.openWarmUp(Pcap.openStream("warm-up", fed));
+  } catch {
+    return; // No warm-up where libpcap cannot read C streams.
+  }
+  try {
+    session.warm();
+  } finally {
+    session.close();
   }
 }
 
+/** A capture of {@link WARM_UP_EVENTS} SYNs, every fourth over IPv6, from distinct sources. */
+function warmUpCapture(): Uint8Array {
+  const v4 = new Uint8Array(54);
+  v4.set([0x08, 0x00], 12);
+  v4.set([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], 14);
+  v4.set([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02], 34);
+  const v6 = new Uint8Array(74);
+  v6.set([0x86, 0xdd], 12);
+  v6.set([0x60, 0, 0, 0, 0, 20, 6, 64, 0xfd, 0], 14);
+  v6[53] = 2;
+  v6.set([0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02], 54);
+  const out = new Uint8Array(24 + WARM_UP_EVENTS * (16 + 74));
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0xa1b2c3d4, true);
+  view.setUint16(4, 2, true);
+  view.setUint16(6, 4, true);
+  view.setUint32(16, 65535, true);
+  view.setUint32(20, LinkType.EN10MB, true);
+  let at = 24;
+  for (let i = 0; i < WARM_UP_EVENTS; i++) {
+    const frame = i % 4 === 3 ? v6 : v4;
+    if (frame === v4) {
+      frame[28] = i >> 8;
+      frame[29] = i & 0xff;
+    } else {
+      frame[36] = i >> 8;
+      frame[37] = i & 0xff;
+    }
+    view.setUint32(at, 1_700_000_000 + (i >> 12), true);
+    view.setUint32(at + 4, i & 0xfff, true);
+    view.setUint32(at + 8, frame.length, true);
+    view.setUint32(at + 12, frame.length, true);
+    out.set(frame, at + 16);
+    at += 16 + frame.length;
+  }
+  return out.subarray(0, at);
+}
+
 let warmedUp = false;
-const WARM_UP_EVENTS = 20_000;
+const WARM_UP_EVENTS = 40_000;
 
 const DRAINED_EMPTY = 0;
 const DRAINED_MORE = 1;

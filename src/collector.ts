@@ -25,6 +25,12 @@ export interface LiveCounts {
   distinctSources: () => { count: number; exact: boolean };
 }
 
+/** What a {@link Collector} keeps of the last window, for the metrics. */
+export interface KeptWindow {
+  last: NonNullable<MetricsSnapshot["lastWindow"]>;
+  distinct: { count: number; exact: boolean };
+}
+
 /** Options of a {@link Collector}. */
 export interface CollectorOptions {
   /** How digests are written. */
@@ -90,6 +96,28 @@ export class Collector {
       ...(this.#last ? { lastWindow: this.#last } : {}),
     };
     return snapshot;
+  }
+
+  /**
+   * What the collector keeps of the last window for the metrics, to hand to another collector
+   * ({@link adopt}): the output worker's to the one that answers scrapes.
+   *
+   * @example
+   * ```ts
+   * serving.adopt(writing.kept());
+   * ```
+   */
+  kept(): KeptWindow | undefined {
+    return this.#last && this.#distinct
+      ? { last: this.#last, distinct: this.#distinct }
+      : undefined;
+  }
+
+  /** Takes over what another collector kept of its last window (see {@link kept}). */
+  adopt(kept: KeptWindow | undefined): void {
+    if (kept === undefined) return;
+    this.#last = kept.last;
+    this.#distinct = kept.distinct;
   }
 
   #keep(report: WindowReport): void {

@@ -9,7 +9,27 @@
  *
  * @module
  */
-import { checkBounds, ConnectionSummary, mix, type SummaryBounds } from "./summary.ts";
+import {
+  checkBounds,
+  ConnectionSummary,
+  mix,
+  type SummaryBounds,
+  type SummaryState,
+} from "./summary.ts";
+import { sharedArray } from "./shared_memory.ts";
+
+/**
+ * What a {@link ConnectionCounter} is made of, for another thread: its table on shared memory
+ * (not copied), its scalars, and its summary's state once the summary counts.
+ */
+export interface CounterState {
+  bounds: Required<SummaryBounds>;
+  keys: Int32Array;
+  mask: number;
+  size: number;
+  total: number;
+  summary?: SummaryState;
+}
 
 /** One counted pair, as {@link ConnectionCounter.entries} yields it. */
 export interface CounterEntry {
@@ -56,21 +76,64 @@ export class ConnectionCounter {
   #mask: number;
   #size = 0;
   #total = 0;
-  readonly #bounds: SummaryBounds;
+  readonly #bounds: Required<SummaryBounds>;
   #summary: ConnectionSummary | undefined;
   /** The summary {@link summarize} made last from the exact table, and one to reuse. */
   #built: ConnectionSummary | undefined;
   #spare: ConnectionSummary | undefined;
+  /** Made by {@link fromState}: it does not count any more. */
+  #adopted = false;
 
   /**
    * An empty counter, with the bounds of its summary (defaults: `DEFAULT_MAX_SOURCES`,
    * `DEFAULT_MAX_PORTS`). Throws a `RangeError` when a bound is out of range.
    */
-  constructor(bounds: SummaryBounds = {}) {
-    this.#bounds = checkBounds(bounds);
-    this.#keys = new Int32Array(INITIAL_CAPACITY * STRIDE);
+  constructor(bounds: SummaryBounds = {}, state?: CounterState) {
+    this.#bounds = state?.bounds ?? checkBounds(bounds);
+    this.#keys = state?.keys ?? sharedArray(Int32Array, INITIAL_CAPACITY * STRIDE);
     this.#counts = new Float64Array(this.#keys.buffer);
-    this.#mask = INITIAL_CAPACITY - 1;
+    this.#mask = state?.mask ?? INITIAL_CAPACITY - 1;
+    if (state) {
+      this.#size = state.size;
+      this.#total = state.total;
+      if (state.summary) this.#summary = ConnectionSummary.fromState(state.summary);
+    }
+  }
+
+  /**
+   * The counter's state, for another thread (the output worker): shared, not copied, so this
+   * counter must not count, nor be cleared, until that thread is done with it.
+   *
+   * @example
+   * ```ts
+   * worker.postMessage(counter.state()); // there: ConnectionCounter.fromState(message, spare)
+   * ```
+   */
+  state(): CounterState {
+    return {
+      bounds: this.#bounds,
+      keys: this.#keys,
+      mask: this.#mask,
+      size: this.#size,
+      total: this.#total,
+      ...(this.#summary ? { summary: this.#summary.state() } : {}),
+    };
+  }
+
+  /**
+   * The counter whose {@link state} this is, over the same table; `spare`, a summary of the same
+   * bounds, is reused by {@link summarize} when the counts are still in the exact table.
+   *
+   * @example
+   * ```ts
+   * const digest = buildDigest(ConnectionCounter.fromState(state).summarize(), clearSource);
+   * ```
+   */
+  static fromState(state: CounterState, spare?: ConnectionSummary): ConnectionCounter {
+    const counter = new ConnectionCounter({}, state);
+    counter.#spare = spare;
+    counter.#adopted = true;
+    return counter;
   }
 
   /** Events counted so far. */
@@ -88,6 +151,8 @@ export class ConnectionCounter {
    * from the exact table (the counter goes on counting exactly).
    */
   summarize(): ConnectionSummary {
+    // Another thread's counter no longer counts: its summary is made once.
+    if (this.#adopted && this.#built) return this.#built;
     return this.#summary ?? (this.#built = this.#toSummary());
   }
 
@@ -282,7 +347,7 @@ export class ConnectionCounter {
     const oldKeys = this.#keys;
     const oldCounts = this.#counts;
     const capacity = (this.#mask + 1) * 2;
-    const keys = new Int32Array(capacity * STRIDE);
+    const keys = sharedArray(Int32Array, capacity * STRIDE);
     const counts = new Float64Array(keys.buffer);
     const mask = capacity - 1;
     for (let old = 0; old <= this.#mask; old++) {

@@ -318,3 +318,45 @@ Deno.test("clear: a counter reused after its summary took over counts as a new o
     }
   }
 });
+
+Deno.test("state and fromState: another thread's view gives the same digest, without a copy", async () => {
+  const { buildDigest, clearSource, formatDigest } = await import("./digest.ts");
+  const exact = new ConnectionCounter();
+  const summarized = new ConnectionCounter({ maxSources: 64 });
+  for (let i = 0; i < 200_000; i++) {
+    const host = i % 1000 === 0 ? 1 : (i * 7919) % 70_000;
+    const address = v4(10, host >> 16, (host >> 8) & 0xff, host & 0xff);
+    if (i < 5000) exact.add(4, address, 80 + (i % 3));
+    summarized.add(4, address, 443);
+  }
+  summarized.add(6, v6(0xfd, 0, 1), 22);
+  for (const counter of [exact, summarized]) {
+    const state = counter.state();
+    assert.ok(state.keys.buffer instanceof SharedArrayBuffer, "the table is shared");
+    // As a worker receives it: structured clone keeps shared buffers shared.
+    const received = structuredClone(state);
+    const view = ConnectionCounter.fromState(received);
+    assert.equal(view.total, counter.total);
+    assert.equal(
+      formatDigest(buildDigest(view.summarize(), clearSource)),
+      formatDigest(buildDigest(counter.summarize(), clearSource)),
+    );
+    // The same memory: a count made after the state was taken shows in the view's table.
+    if (!state.summary) {
+      received.keys[0] = 12345;
+      assert.equal(state.keys[0], 12345);
+    }
+  }
+  assert.ok(summarized.state().summary, "past its exact table, the summary's state is given");
+});
+
+Deno.test("fromState: the view makes its summary once, and reuses a spare summary", () => {
+  const counter = new ConnectionCounter();
+  counter.add(4, v4(10, 0, 0, 1), 80);
+  const spare = new ConnectionCounter().summarize();
+  const view = ConnectionCounter.fromState(structuredClone(counter.state()), spare);
+  const first = view.summarize();
+  assert.equal(first, spare, "the spare summary is filled");
+  assert.equal(view.summarize(), first, "made once");
+  assert.equal(first.total, 1);
+});

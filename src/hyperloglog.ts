@@ -8,6 +8,15 @@
  * @module
  */
 
+import { sharedArray } from "./shared_memory.ts";
+
+/** What a {@link HyperLogLog} is made of, to be read in another thread ({@link HyperLogLog.fromState}). */
+export interface HyperLogLogState {
+  registers: Uint8Array;
+  precision: number;
+  seed: number;
+}
+
 /** Bits of hash that follow the register index: 64 bits in all. */
 const HASH_BITS = 64;
 
@@ -22,8 +31,8 @@ const HASH_BITS = 64;
  * ```
  */
 export class HyperLogLog {
-  readonly #registers: Uint8Array;
-  readonly #precision: number;
+  #registers: Uint8Array;
+  #precision: number;
   readonly #seed: number;
 
   /**
@@ -36,7 +45,27 @@ export class HyperLogLog {
     }
     this.#precision = precision;
     this.#seed = seed;
-    this.#registers = new Uint8Array(1 << precision);
+    this.#registers = sharedArray(Uint8Array, 1 << precision);
+  }
+
+  /**
+   * The sketch's state: its registers on shared memory, not copied.
+   *
+   * @example
+   * ```ts
+   * const copy = HyperLogLog.fromState(hll.state()); // the same registers
+   * ```
+   */
+  state(): HyperLogLogState {
+    return { registers: this.#registers, precision: this.#precision, seed: this.#seed };
+  }
+
+  /** A sketch over the registers of `state` (shared with the one it came from). */
+  static fromState(state: HyperLogLogState): HyperLogLog {
+    const hll = new HyperLogLog(4, state.seed);
+    hll.#precision = state.precision;
+    hll.#registers = state.registers;
+    return hll;
   }
 
   /** The relative standard error of the estimate: 1.04 / sqrt(2^precision). */

@@ -21,16 +21,14 @@ import { environmentBytes, processAgeMs } from "../ffi/libc.ts";
 import {
   CaptureSession,
   type CaptureSummary,
-  type Edges,
   FilterError,
   FINAL_DRAIN_MS,
   StoppedError,
   UnsupportedLinkTypeError,
 } from "./capture.ts";
 import { EnvironmentError, readVariable, safeEnvironment, VARIABLES } from "./environment.ts";
-import { quote, systemMessage } from "./quote.ts";
+import { quote } from "./quote.ts";
 import { type CountOptions, HELP, parseCommandLine, USAGE, UsageError } from "./cli.ts";
-import { ConnectionCounter } from "./counter.ts";
 import { DEDUPE_SECONDS, RetransmissionFilter } from "./dedupe.ts";
 import { clearSource, type SourceNamer } from "./digest.ts";
 import { CaptureTotals } from "./capture_totals.ts";
@@ -43,34 +41,21 @@ import {
   MetricsServer,
   parseListen,
 } from "./metrics_server.ts";
-import {
-  type CaptureCounters,
-  type CaptureProgress,
-  WindowRecorder,
-  type WindowReport,
-} from "./windows.ts";
+import type { CaptureCounters, CaptureProgress } from "./windows.ts";
 import { beforeLogLine, flushLogs, log, logsAt, setupLogging } from "./log.ts";
+import { Stdout, writeAll } from "./stdout.ts";
+import {
+  InlineSink,
+  type WindowMeta,
+  WindowRotation,
+  type WindowSink,
+  WindowWriter,
+} from "./window_output.ts";
+import { WorkerSink } from "./output_thread.ts";
 import { StatusLine } from "./status_line.ts";
 
 /** Exit statuses. */
 export const Exit = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
-
-const encoder = new TextEncoder();
-
-/**
- * Writes all of `text` to a stream; false when the reader is gone (closed pipe). Other write
- * errors (a full disk) are thrown.
- */
-function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): boolean {
-  let bytes = encoder.encode(text);
-  try {
-    while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.BrokenPipe) return false;
-    throw e;
-  }
-}
 
 /** Writes to stderr; a closed or full stderr is ignored: it never changes the exit status. */
 function tell(text: string): void {
@@ -91,18 +76,13 @@ function usageError(message: string): number {
   return Exit.USAGE;
 }
 
-/** Whether stdout's reader has gone (`pulso … | head -1`). */
-let stdoutClosed = false;
+const stdout = new Stdout();
 
 /** Writes to stdout; false when it cannot (a full disk: said on stderr), true otherwise. */
 function output(text: string): boolean {
-  try {
-    if (!stdoutClosed && !writeAll(Deno.stdout, text)) stdoutClosed = true;
-    return true;
-  } catch (e) {
-    fail(`Cannot write to stdout: ${systemMessage(e)}`);
-    return false;
-  }
+  if (stdout.write(text)) return true;
+  fail(stdout.error!);
+  return false;
 }
 
 /** Runs pulso with `args`; resolves to the exit status. */
@@ -195,14 +175,11 @@ async function countUntilStopped(
   const ports = options.listen !== undefined ? new Float64Array(65536) : undefined;
   // The status line, once shown, is cleared before anything else is written.
   const status: { line?: StatusLine } = {};
+  // What the metrics show of the last window, from the windows' writer.
   const collector = new Collector({
     format: options.format,
     windowed: options.interval !== undefined,
-    write: (text) => {
-      status.line?.clear();
-      return output(text);
-    },
-    topSources: options.listen !== undefined ? options.metricsSources : 0,
+    write: () => true,
   });
   const capture: CaptureView = { session: undefined, totals: new CaptureTotals(), live };
   let server: MetricsServer | undefined;
@@ -304,7 +281,6 @@ async function capture_(
   { dedupe, ports, collector, capture, status }: Outputs,
 ): Promise<number> {
   const bounds = { maxSources: options.maxSources, maxPorts: options.maxPorts };
-  const counter = new ConnectionCounter(bounds);
   const live = capture.live;
   // Stops the capture: a signal, or the live time limit.
   const stop = new AbortController();
@@ -312,16 +288,123 @@ async function capture_(
   stopSignal.addEventListener("abort", onSignal, { once: true });
   if (stopSignal.aborted) stop.abort();
   let timedOut = false;
-  const namer = live && secret !== undefined ? await hashedSource(secret) : undefined;
-  let session: CaptureSession;
+  // Whole microseconds: at least 1000, as the command line allows no less than 1 ms.
+  const intervalUs = options.interval === undefined
+    ? undefined
+    : Math.round(options.interval * 1e6);
+  const sink = await windowSink(options, secret, intervalUs, live);
+  if (typeof sink === "number") {
+    stopSignal.removeEventListener("abort", onSignal);
+    return sink;
+  }
+  try {
+    return await captureInto(options, { dedupe, ports, collector, capture, status }, {
+      bounds,
+      intervalUs,
+      sink,
+      stop,
+      onSignal,
+      timedOut: () => timedOut,
+      onTimeout: () => {
+        timedOut = true;
+        stop.abort();
+      },
+    });
+  } finally {
+    stopSignal.removeEventListener("abort", onSignal);
+    sink.close();
+  }
+}
+
+/**
+ * Where windows are written: live, the output worker, started (its hasher made) before the
+ * device opens, since from then on the kernel's buffer fills; a file, the capture's own thread.
+ * An exit status when the worker cannot start.
+ */
+async function windowSink(
+  options: CountOptions,
+  secret: string | Uint8Array | undefined,
+  intervalUs: number | undefined,
+  live: boolean,
+): Promise<WindowSink | number> {
+  const writer = {
+    ...(intervalUs !== undefined ? { intervalUs } : {}),
+    format: options.format,
+    topSources: options.listen !== undefined ? options.metricsSources : 0,
+  };
+  if (live) {
+    try {
+      return await WorkerSink.start(writer, secret);
+    } catch (e) {
+      return fail(e instanceof Error ? e.message : String(e));
+    }
+  }
+  return new InlineSink(async () => {
+    const name = secret === undefined ? clearSource : await hashedSource(secret);
+    return new WindowWriter(writer, name, stdout);
+  });
+}
+
+/** How a capture is run and stopped. */
+interface RunControl {
+  bounds: { maxSources: number; maxPorts: number };
+  intervalUs: number | undefined;
+  sink: WindowSink;
+  stop: AbortController;
+  onSignal: () => void;
+  timedOut: () => boolean;
+  onTimeout: () => void;
+}
+
+async function captureInto(
+  options: CountOptions,
+  { dedupe, ports, collector, capture, status }: Outputs,
+  { bounds, intervalUs, sink, stop, onSignal, timedOut, onTimeout }: RunControl,
+): Promise<number> {
+  const live = capture.live;
+  // stdout could not be written: the capture stops, and pulso fails.
+  let unwritable = false;
+  const written = (meta: WindowMeta) => {
+    collector.adopt(meta.kept);
+    if (meta.error !== undefined && !unwritable) {
+      unwritable = true;
+      fail(meta.error);
+      stop.abort();
+    }
+    // Nobody reads the windows any more: pulso ends quietly, as a one-shot digest would.
+    if (meta.stdoutClosed && !stop.signal.aborted) stop.abort();
+  };
+  let session: CaptureSession | undefined;
+  const progress = (): CaptureProgress => ({
+    packets: session?.packets ?? 0,
+    malformed: session?.malformed ?? 0,
+    ...optional("capture", captureTotals(capture)),
+    ...optional("retransmissions", dedupe?.retransmissions),
+  });
+  const rotation = new WindowRotation({
+    sink,
+    bounds,
+    intervalUs,
+    progress,
+    onWindow: written,
+    beforeWrite: () => status.line?.clear(),
+  });
+  if (sink instanceof WorkerSink) {
+    sink.onFailure = (e) => {
+      if (unwritable) return;
+      unwritable = true;
+      fail(e.message);
+      stop.abort();
+    };
+  }
   try {
     session = !live
-      ? await CaptureSession.openFile(options.read!, counter, {
+      ? await CaptureSession.openFile(options.read!, rotation.counter, {
         ...(options.filter !== undefined ? { filter: options.filter } : {}),
         timed: options.timeLimit !== undefined,
         signal: stop.signal,
       })
-      : CaptureSession.openLive(options.device!, counter, options.filter);
+      : CaptureSession.openLive(options.device!, rotation.counter, options.filter);
   } catch (e) {
     stopSignal.removeEventListener("abort", onSignal);
     for (const warning of takeLoadWarnings()) log.info(warning);
@@ -337,17 +420,17 @@ async function capture_(
     throw e;
   }
   capture.session = session;
-  for (const warning of takeLoadWarnings()) log.info(warning);
-  // Ready before the capture runs: the digest must not wait for it after a stop. (Live, it is
-  // made before the device opens: from then on the kernel's buffer fills.)
-  let name: SourceNamer;
-  try {
-    name = namer ?? (secret === undefined ? clearSource : await hashedSource(secret));
-  } catch (e) {
-    stopSignal.removeEventListener("abort", onSignal);
-    session.close();
-    throw e;
+  rotation.attach(session);
+  // Ready before the capture runs: the digest must not wait for it after a stop.
+  if (sink instanceof InlineSink) {
+    try {
+      await sink.prepare();
+    } catch (e) {
+      session.close();
+      throw e;
+    }
   }
+  for (const warning of takeLoadWarnings()) log.info(warning);
 
   const source = !live ? `file ${quote(options.read!)}` : `device ${quote(options.device!)}`;
   log.info(
@@ -358,55 +441,16 @@ async function capture_(
   log.info(`Filter: ${session.filter}`);
   if (session.warning) log.warn(`libpcap: ${session.warning}`);
 
-  // Whole microseconds: at least 1000, as the command line allows no less than 1 ms.
-  const intervalUs = options.interval === undefined
-    ? undefined
-    : Math.round(options.interval * 1e6);
-  const windows = new WindowRecorder(intervalUs, name);
-  const progress = (): CaptureProgress => ({
-    packets: session.packets,
-    malformed: session.malformed,
-    ...optional("capture", captureTotals(capture)),
-    ...optional("retransmissions", dedupe?.retransmissions),
-  });
-  // stdout could not be written: the capture stops, and pulso fails.
-  let unwritable = false;
-  const publish = (report: WindowReport) => {
-    if (!unwritable && !collector.publish(report)) {
-      unwritable = true;
-      stop.abort();
-    }
-    // Nobody reads the windows any more: pulso ends quietly, as a one-shot digest would.
-    if (stdoutClosed && !stop.signal.aborted) stop.abort();
-  };
-  // Two counters take turns: the one of the window that ended is cleared once its digest is
-  // written, and counts the window after next in the same memory.
-  let spare: ConnectionCounter | undefined;
-  const edges: Edges | undefined = intervalUs === undefined ? undefined : {
-    begin: (timeUs) => windows.begin(timeUs),
-    cross: (edgeUs) => {
-      const finished = session.swapCounter(spare ?? new ConnectionCounter(bounds));
-      publish(windows.close(edgeUs, finished, progress()));
-      finished.clear();
-      spare = finished;
-      return windows.edge;
-    },
-  };
+  const edges = rotation.edges;
   // Without windows, a live capture's one digest spans from now to the stop.
-  if (!edges && live) windows.begin(Date.now() * 1000);
+  if (!edges && live) rotation.begin(Date.now() * 1000);
 
   let cancelTimer = () => {};
   if (options.timeLimit !== undefined && live) {
     // The time limit counts from the start of the process. Stopping ends with a last drain
     // that waits for the kernel's buffer timeout: start it that much earlier.
     const age = Math.max(processAgeMs() ?? 0, performance.now());
-    cancelTimer = setLongTimeout(
-      () => {
-        timedOut = true;
-        stop.abort();
-      },
-      options.timeLimit * 1000 - age - FINAL_DRAIN_MS,
-    );
+    cancelTimer = setLongTimeout(onTimeout, options.timeLimit * 1000 - age - FINAL_DRAIN_MS);
   }
 
   status.line = await statusLine(options, session, capture);
@@ -434,7 +478,7 @@ async function capture_(
     stopSignal.removeEventListener("abort", onSignal);
   }
   status.line?.close();
-  const reason = summary.reason === "stopped" && timedOut ? "time-limit" : summary.reason;
+  const reason = summary.reason === "stopped" && timedOut() ? "time-limit" : summary.reason;
   const last = progress();
   session.close();
 
@@ -455,27 +499,47 @@ async function capture_(
         `${dedupe.forgotten} attempts forgotten within ${DEDUPE_SECONDS} s for want of room`,
     );
   }
+  if (summary.longestGapMs !== undefined) {
+    const bound = summary.gapBoundMs;
+    log.debug(
+      `Longest gap between drains: ${summary.longestGapMs.toFixed(2)} ms under load (` +
+        (bound === undefined
+          ? "no rate seen"
+          : `the bound at the highest rate seen: ${bound.toFixed(2)} ms`) +
+        ")",
+    );
+  }
+  if (rotation.stalls > 0) {
+    log.warn(
+      `Windows came faster than they were written: the capture waited ${
+        rotation.stalledMs.toFixed(0)
+      } ms for the output at ${rotation.stalls} edges`,
+    );
+  }
 
   // The last window: from the last edge (or the start) to where the capture stopped.
-  if (!edges && !live && session.firstTimeUs !== undefined) windows.begin(session.firstTimeUs);
-  const finished = session.swapCounter(new ConnectionCounter(bounds));
+  if (!edges && !live && session.firstTimeUs !== undefined) rotation.begin(session.firstTimeUs);
   const end = live ? Date.now() * 1000 : session.lastTimeUs;
-  const report = windows.close(end, finished, last, true);
-  if (!edges || report.start !== undefined) {
-    const digest = report.digest;
+  let meta: WindowMeta;
+  try {
+    meta = await rotation.finish(end, last);
+  } catch (e) {
+    return fail(e instanceof Error ? e.message : String(e));
+  }
+  if (meta.published) {
     log.info(
-      `${digest.distinctSourcesExact ? "" : "~"}${digest.distinctSources} distinct sources` +
-        (digest.distinctSourcesExact ? "" : " (estimated)") + (edges ? " in the last window" : ""),
+      `${meta.distinctSourcesExact ? "" : "~"}${meta.distinctSources} distinct sources` +
+        (meta.distinctSourcesExact ? "" : " (estimated)") + (edges ? " in the last window" : ""),
     );
-    if (!digest.exact) {
+    if (!meta.exact) {
       log.info(
         `Bounds reached (--max-sources ${bounds.maxSources}, --max-ports ${bounds.maxPorts}): ` +
-          `${report.replacedSources} sources and ${report.replacedPorts} ports lost their place; ` +
+          `${meta.replacedSources} sources and ${meta.replacedPorts} ports lost their place; ` +
           "'~' marks lower bounds, 'other' what no listed source or port is credited with",
       );
     }
-    publish(report);
   }
+  written(meta);
   if (unwritable) return Exit.FAILURE;
   if (summary.error) {
     return fail(

@@ -26,7 +26,8 @@
  *
  * @module
  */
-import { HyperLogLog } from "./hyperloglog.ts";
+import { HyperLogLog, type HyperLogLogState } from "./hyperloglog.ts";
+import { sharedArray } from "./shared_memory.ts";
 
 const SEED = crypto.getRandomValues(new Int32Array(1))[0];
 
@@ -47,6 +48,44 @@ export interface SummaryBounds {
   maxSources?: number;
   /** Ports tracked per source at most ({@link DEFAULT_MAX_PORTS} by default). */
   maxPorts?: number;
+}
+
+/**
+ * What a {@link ConnectionSummary} is made of: its tables (on shared memory, not copied) and
+ * its scalars, so that another thread can read it ({@link ConnectionSummary.fromState}) while
+ * this one counts elsewhere.
+ */
+export interface SummaryState {
+  maxSources: number;
+  maxPorts: number;
+  arrays: {
+    words: Int32Array;
+    family: Uint8Array;
+    hash: Int32Array;
+    count: Float64Array;
+    error: Float64Array;
+    used: Int32Array;
+    port0: Uint16Array;
+    count0: Float64Array;
+    error0: Float64Array;
+    ports: Uint16Array;
+    portCount: Float64Array;
+    portError: Float64Array;
+    index: Int32Array;
+    heap: Int32Array;
+    heapKey: Float64Array;
+    queue: Int32Array;
+    queueKey: Float64Array;
+  };
+  distinct: HyperLogLogState;
+  ordered: boolean;
+  heapSize: number;
+  queueHead: number;
+  queueLength: number;
+  size: number;
+  total: number;
+  replacedSources: number;
+  replacedPorts: number;
 }
 
 /** A tracked source, as {@link ConnectionSummary.sources} lists it. */
@@ -154,37 +193,109 @@ export class ConnectionSummary {
   readonly #queueKey: Float64Array;
   #queueHead = 0;
   #queueLength = 0;
-  readonly #distinct = new HyperLogLog();
+  readonly #distinct: HyperLogLog;
   #size = 0;
   #total = 0;
   #replacedSources = 0;
   #replacedPorts = 0;
 
-  /** An empty summary; throws a `RangeError` when a bound is out of range. */
-  constructor(bounds: SummaryBounds = {}) {
-    const { maxSources, maxPorts } = checkBounds(bounds);
+  /**
+   * An empty summary; throws a `RangeError` when a bound is out of range. With `state`, the
+   * summary that state was taken from instead, over the same tables (read it, do not count).
+   */
+  constructor(bounds: SummaryBounds = {}, state?: SummaryState) {
+    const { maxSources, maxPorts } = state ?? checkBounds(bounds);
     this.maxSources = maxSources;
     this.maxPorts = maxPorts;
-    this.#words = new Int32Array(maxSources * 4);
-    this.#family = new Uint8Array(maxSources);
-    this.#hash = new Int32Array(maxSources);
-    this.#count = new Float64Array(maxSources);
-    this.#error = new Float64Array(maxSources);
-    this.#used = new Int32Array(maxSources);
-    this.#port0 = new Uint16Array(maxSources);
-    this.#count0 = new Float64Array(maxSources);
-    this.#error0 = new Float64Array(maxSources);
-    this.#ports = new Uint16Array(maxSources * (maxPorts - 1));
-    this.#portCount = new Float64Array(maxSources * (maxPorts - 1));
-    this.#portError = new Float64Array(maxSources * (maxPorts - 1));
-    this.#heap = new Int32Array(maxSources);
-    this.#heapKey = new Float64Array(maxSources);
-    this.#queue = new Int32Array(maxSources);
-    this.#queueKey = new Float64Array(maxSources);
+    const a = state?.arrays;
+    const blocks = maxSources * (maxPorts - 1);
+    this.#words = a?.words ?? sharedArray(Int32Array, maxSources * 4);
+    this.#family = a?.family ?? sharedArray(Uint8Array, maxSources);
+    this.#hash = a?.hash ?? sharedArray(Int32Array, maxSources);
+    this.#count = a?.count ?? sharedArray(Float64Array, maxSources);
+    this.#error = a?.error ?? sharedArray(Float64Array, maxSources);
+    this.#used = a?.used ?? sharedArray(Int32Array, maxSources);
+    this.#port0 = a?.port0 ?? sharedArray(Uint16Array, maxSources);
+    this.#count0 = a?.count0 ?? sharedArray(Float64Array, maxSources);
+    this.#error0 = a?.error0 ?? sharedArray(Float64Array, maxSources);
+    this.#ports = a?.ports ?? sharedArray(Uint16Array, blocks);
+    this.#portCount = a?.portCount ?? sharedArray(Float64Array, blocks);
+    this.#portError = a?.portError ?? sharedArray(Float64Array, blocks);
+    this.#heap = a?.heap ?? sharedArray(Int32Array, maxSources);
+    this.#heapKey = a?.heapKey ?? sharedArray(Float64Array, maxSources);
+    this.#queue = a?.queue ?? sharedArray(Int32Array, maxSources);
+    this.#queueKey = a?.queueKey ?? sharedArray(Float64Array, maxSources);
     let slots = 16;
     while (slots < maxSources * 2) slots *= 2;
-    this.#index = new Int32Array(slots);
+    this.#index = a?.index ?? sharedArray(Int32Array, slots);
     this.#mask = slots - 1;
+    this.#distinct = state ? HyperLogLog.fromState(state.distinct) : new HyperLogLog();
+    if (state) {
+      this.#ordered = state.ordered;
+      this.#heapSize = state.heapSize;
+      this.#queueHead = state.queueHead;
+      this.#queueLength = state.queueLength;
+      this.#size = state.size;
+      this.#total = state.total;
+      this.#replacedSources = state.replacedSources;
+      this.#replacedPorts = state.replacedPorts;
+    }
+  }
+
+  /**
+   * The summary's state, for another thread: its tables are shared, not copied, so the summary
+   * must not count while that thread reads it.
+   *
+   * @example
+   * ```ts
+   * worker.postMessage(summary.state()); // there: ConnectionSummary.fromState(message)
+   * ```
+   */
+  state(): SummaryState {
+    return {
+      maxSources: this.maxSources,
+      maxPorts: this.maxPorts,
+      arrays: {
+        words: this.#words,
+        family: this.#family,
+        hash: this.#hash,
+        count: this.#count,
+        error: this.#error,
+        used: this.#used,
+        port0: this.#port0,
+        count0: this.#count0,
+        error0: this.#error0,
+        ports: this.#ports,
+        portCount: this.#portCount,
+        portError: this.#portError,
+        index: this.#index,
+        heap: this.#heap,
+        heapKey: this.#heapKey,
+        queue: this.#queue,
+        queueKey: this.#queueKey,
+      },
+      distinct: this.#distinct.state(),
+      ordered: this.#ordered,
+      heapSize: this.#heapSize,
+      queueHead: this.#queueHead,
+      queueLength: this.#queueLength,
+      size: this.#size,
+      total: this.#total,
+      replacedSources: this.#replacedSources,
+      replacedPorts: this.#replacedPorts,
+    };
+  }
+
+  /**
+   * The summary whose {@link state} this is, over the same tables.
+   *
+   * @example
+   * ```ts
+   * const summary = ConnectionSummary.fromState(message.summary);
+   * ```
+   */
+  static fromState(state: SummaryState): ConnectionSummary {
+    return new ConnectionSummary({}, state);
   }
 
   /** Events counted. */
