@@ -88,8 +88,10 @@ Deno.test("WindowRotation: hands each finished counter over, reuses it once writ
 Deno.test("WindowRotation with InlineSink: windows written at once, the last by finish", async () => {
   const written: string[] = [];
   const out = { write: (t: string) => !!written.push(t), closed: false, error: undefined };
-  const sink = new InlineSink(async () =>
-    new WindowWriter({ intervalUs: 1_000_000, format: "text", topSources: 0 }, clearSource, out)
+  const sink = new InlineSink(() =>
+    Promise.resolve(
+      new WindowWriter({ intervalUs: 1_000_000, format: "text", topSources: 0 }, clearSource, out),
+    )
   );
   await sink.prepare();
   const metas: WindowMeta[] = [];
