@@ -28,6 +28,7 @@ import {
   ENTRY_POINT,
   formatChecksums,
   hostTarget,
+  INCLUDED,
   parseReleaseArgs,
   RELEASE_USAGE,
   ReleaseUsageError,
@@ -168,23 +169,27 @@ export async function typeCheck(root: string): Promise<void> {
  * ```
  */
 export async function stageSources(root: string, dir: string, mtime: number): Promise<void> {
-  const info = await run(Deno.execPath(), ["info", "--json", "--frozen", ENTRY_POINT], {
-    cwd: root,
-  });
-  if (info.code !== 0) {
-    throw new ReleaseError(
-      `Cannot resolve pulso's modules and npm packages: ${firstError(info.stderr)}`,
-    );
-  }
-  const graph = JSON.parse(info.stdout) as { modules: { specifier: string }[] };
   const rootUrl = new URL(`file://${root.endsWith("/") ? root : `${root}/`}`).href;
   const files = new Set(["deno.json", "deno.lock"]);
-  for (const { specifier } of graph.modules) {
-    if (!specifier.startsWith("file:")) continue;
-    if (!specifier.startsWith(rootUrl)) {
-      throw new ReleaseError(`The module ${quote(specifier)} is outside the repository`);
+  // The entry point's graph, and those of the modules deno compile is told to include (the
+  // output worker's), which the entry point does not import.
+  for (const module of [ENTRY_POINT, ...INCLUDED]) {
+    const info = await run(Deno.execPath(), ["info", "--json", "--frozen", module], {
+      cwd: root,
+    });
+    if (info.code !== 0) {
+      throw new ReleaseError(
+        `Cannot resolve pulso's modules and npm packages: ${firstError(info.stderr)}`,
+      );
     }
-    files.add(decodeURIComponent(specifier.slice(rootUrl.length)));
+    const graph = JSON.parse(info.stdout) as { modules: { specifier: string }[] };
+    for (const { specifier } of graph.modules) {
+      if (!specifier.startsWith("file:")) continue;
+      if (!specifier.startsWith(rootUrl)) {
+        throw new ReleaseError(`The module ${quote(specifier)} is outside the repository`);
+      }
+      files.add(decodeURIComponent(specifier.slice(rootUrl.length)));
+    }
   }
   const folders = new Set<string>();
   for (const file of files) {

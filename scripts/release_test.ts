@@ -267,6 +267,9 @@ Deno.test({
     assert.ok(contains(binary, middle), "built on the runtime given");
     assert.ok(binary.length > standIn.length + 1_000_000, "with pulso's modules in it");
     assert.ok(decoder.decode(binary).includes('"app_name":"pulso"'));
+    // The output worker, which the entry point does not import, is in it too.
+    const workerSource = Deno.readFileSync(`${ROOT}src/output_worker.ts`);
+    assert.ok(contains(binary, workerSource.subarray(0, 512)), "with the output worker");
     assert.equal(Deno.readTextFileSync(`${repo}/x/LICENSE`), LICENSE);
 
     // SHA256SUMS, checked by sha256sum beside the archives as users download them.
