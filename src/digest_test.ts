@@ -188,7 +188,11 @@ Deno.test("beyond the bounds: the most counted kept exactly, the rest as 'other'
     entry([10, 0, 0, 4], 80, 2),
   ];
   const digest = digestOf(entries, clearSource, { maxSources: 2, maxPorts: 2 });
-  assert.equal(formatDigest(digest), "10.0.0.1:9 80:5 443:3 other:1\n10.0.0.2:4 80:4\nother:4\n");
+  // The last line's ports: 80 (13 in all, 9 listed) and 22 (the first line's other:1).
+  assert.equal(
+    formatDigest(digest),
+    "10.0.0.1:9 80:5 443:3 other:1\n10.0.0.2:4 80:4\nother:4 80:4 22:1\n",
+  );
   assert.equal(digest.connections, 17);
   assert.equal(digest.untracked, 4);
   assert.equal(digest.exact, false);
@@ -196,6 +200,29 @@ Deno.test("beyond the bounds: the most counted kept exactly, the rest as 'other'
 });
 
 Deno.test("lower bounds are marked '~', and every line adds up", () => {
+  const summary = new ConnectionSummary({ maxSources: 2, maxPorts: 1 });
+  const address = (last: number) => new Uint8Array([10, 0, 0, last, ...new Array(12).fill(0)]);
+  summary.add(4, address(1), 80);
+  summary.add(4, address(3), 80, 5);
+  summary.add(4, address(2), 443); // takes 10.0.0.1's place: count 2, error 1
+  summary.add(4, address(2), 443, 9);
+  summary.add(4, address(2), 22); // takes 443's place: count 11, error 10
+  // The floor is 5 (10.0.0.3's count): 10.0.0.2 (11 or more) is listed, 10.0.0.3 (5) is not.
+  assert.equal(summary.errorFloor, 5);
+  const digest = buildDigest(summary, clearSource);
+  assert.equal(formatDigest(digest), "10.0.0.2:~11 22:~1 other:10\nother:6 443:10 other:6\n");
+  const [line] = digest.lines();
+  assert.equal(line.error, 1);
+  assert.deepEqual(line.ports, [{ port: 22, connections: 1, error: 11 }]);
+  // The last line's ports: 443:10 and 80:6 (one fits), 16 in all: its 6 and the line's 10.
+  assert.deepEqual(digest.other(), {
+    connections: 6,
+    ports: [{ port: 443, connections: 10 }],
+    untracked: 6,
+  });
+});
+
+Deno.test("with one source tracked and one dropped, no source can be vouched for", () => {
   const summary = new ConnectionSummary({ maxSources: 1, maxPorts: 1 });
   const a = new Uint8Array(16);
   a.set([10, 0, 0, 1]);
@@ -205,11 +232,10 @@ Deno.test("lower bounds are marked '~', and every line adds up", () => {
   summary.add(4, b, 443); // takes a's place: count 2, error 1
   summary.add(4, b, 443);
   summary.add(4, b, 22); // takes 443's place: count 3, error 2
+  // 10.0.0.2's lower bound (2) is not above the floor (its count, 3): 10.0.0.1 may have had 3.
   const digest = buildDigest(summary, clearSource);
-  assert.equal(formatDigest(digest), "10.0.0.2:~3 22:~1 other:2\nother:1\n");
-  const [line] = digest.lines();
-  assert.equal(line.error, 1);
-  assert.deepEqual(line.ports, [{ port: 22, connections: 1, error: 3 }]);
+  assert.equal(formatDigest(digest), "other:4 443:2 other:2\n");
+  assert.equal(digest.sources, 0);
 });
 
 Deno.test("digestText comes in pieces that end with a line, and add up to formatDigest", () => {
