@@ -253,3 +253,113 @@ Deno.test("digestText comes in pieces that end with a line, and add up to format
   assert.equal(pieces.join(""), formatDigest(digest));
   assert.equal(formatDigest(digest).split("\n").length, 3001);
 });
+
+Deno.test("a spoofed flood: the three heavy sources named, 'other' with the rest and its port", () => {
+  // 1M single-SYN sources to 9999, and three sources that each send 1 % of it to 443.
+  const counter = new ConnectionCounter();
+  const words = new Int32Array(4);
+  const heavy = [0x0a000001, 0x0a000002, 0x0a000003].map((w) => new Int32Array([w, 0, 0, 0]));
+  for (let i = 0; i < 1_000_000; i++) {
+    words[0] = 0x40000000 + i;
+    counter.addWords(4, words, 9999);
+    if (i % 100 === 0) { for (const h of heavy) counter.addWords(4, h, 443); }
+  }
+  const summary = counter.summarize();
+  assert.equal(summary.size, 32768, "the summary is full");
+  const named: string[] = [];
+  const digest = buildDigest(summary, (address) => {
+    const text = clearSource(address);
+    named.push(text);
+    return text;
+  });
+  const text = formatDigest(digest);
+  const lines = text.trimEnd().split("\n");
+  assert.ok(lines.length <= 10, `${lines.length} lines`);
+  assert.deepEqual(named.sort(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"], "only those listed");
+  assert.equal(digest.sources, 3);
+  const listed = [...digest.lines()];
+  assert.deepEqual(listed.map((l) => l.source).sort(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+  for (const line of listed) {
+    assert.ok(line.connections > 10_000 - 1_030_000 / 32768, `${line.connections}`);
+    assert.equal(line.ports[0].port, 443);
+  }
+  const credited = listed.reduce((n, l) => n + l.connections, 0);
+  assert.equal(credited + digest.untracked, 1_030_000, "the numbers add up");
+  // The last line: every flood SYN went to 9999 (exact), and what the heavy sources' listed
+  // lower bounds leave of their 30 000 to 443.
+  const other = digest.other()!;
+  assert.equal(other.connections, digest.untracked);
+  assert.deepEqual(other.ports[0], { port: 9999, connections: 1_000_000 });
+  assert.deepEqual(
+    other.ports.slice(1),
+    30_000 - credited > 0 ? [{ port: 443, connections: 30_000 - credited }] : [],
+  );
+  assert.equal(other.untracked, 0);
+  assert.equal(
+    lines.at(-1),
+    `other:${digest.untracked} 9999:1000000` +
+      (30_000 - credited > 0 ? ` 443:${30_000 - credited}` : ""),
+  );
+});
+
+Deno.test("top: at most N sources, the rest in 'other' with its ports, exact and adding up", () => {
+  const entries = [
+    entry([10, 0, 0, 1], 80, 5),
+    entry([10, 0, 0, 1], 443, 3),
+    entry([10, 0, 0, 2], 80, 4),
+    entry([10, 0, 0, 3], 22, 2),
+    entry([10, 0, 0, 4], 25, 2),
+  ];
+  const summary = ConnectionSummary.fromCounts(entries);
+  const all = formatDigest(buildDigest(summary, clearSource));
+  assert.equal(all, "10.0.0.1:8 80:5 443:3\n10.0.0.2:4 80:4\n10.0.0.3:2 22:2\n10.0.0.4:2 25:2\n");
+  assert.equal(formatDigest(buildDigest(summary, clearSource, { top: 4 })), all);
+  assert.equal(formatDigest(buildDigest(summary, clearSource, { top: 100 })), all);
+  const two = buildDigest(summary, clearSource, { top: 2 });
+  assert.equal(formatDigest(two), "10.0.0.1:8 80:5 443:3\n10.0.0.2:4 80:4\nother:4 22:2 25:2\n");
+  assert.equal(two.sources, 2);
+  assert.equal(two.exact, true);
+  assert.equal(
+    formatDigest(buildDigest(summary, clearSource, { top: 1 })),
+    "10.0.0.1:8 80:5 443:3\nother:8 80:4 22:2 25:2\n",
+  );
+  // A tie at the cut goes by digest order (here the address); the ports of 'other' bounded by
+  // maxPorts as a line's are.
+  assert.equal(
+    formatDigest(buildDigest(summary, clearSource, { top: 3 })),
+    "10.0.0.1:8 80:5 443:3\n10.0.0.2:4 80:4\n10.0.0.3:2 22:2\nother:2 25:2\n",
+  );
+  const narrow = ConnectionSummary.fromCounts(entries, { maxPorts: 1 });
+  assert.equal(
+    formatDigest(buildDigest(narrow, clearSource, { top: 1 })),
+    "10.0.0.1:8 80:5 other:3\nother:8 80:4 other:7\n",
+  );
+});
+
+Deno.test("top: the namer is called for the sources listed and those tied with the last", () => {
+  const counter = new ConnectionCounter();
+  for (let i = 0; i < 1000; i++) {
+    const address = key16([10, 1, i >> 8, i & 255]);
+    for (let n = 0; n < (i < 5 ? 10 + i : 1); n++) counter.add(4, address, 80);
+  }
+  const calls: string[] = [];
+  const digest = buildDigest(counter.summarize(), (address) => {
+    calls.push(clearSource(address));
+    return `h${address[3].toString(16).padStart(2, "0")}`;
+  }, { top: 3 });
+  assert.deepEqual(calls.sort(), ["10.1.0.2", "10.1.0.3", "10.1.0.4"]);
+  assert.equal(
+    formatDigest(digest),
+    "h04:14 80:14\nh03:13 80:13\nh02:12 80:12\nother:1016 80:1016\n",
+  );
+  // Hashed ties at the cut are ordered by name: those tied are named, the first kept.
+  const tied: string[] = [];
+  const names = ["zz", "aa", "mm"];
+  const summary = ConnectionSummary.fromCounts([1, 2, 3].map((i) => entry([10, 0, 0, i], 80, 1)));
+  const cut = buildDigest(summary, (address) => {
+    tied.push(clearSource(address));
+    return names[address[3] - 1];
+  }, { top: 1 });
+  assert.equal(tied.length, 3);
+  assert.equal(formatDigest(cut), "aa:1 80:1\nother:2 80:2\n");
+});
