@@ -362,7 +362,7 @@ async function capture_(
   const intervalUs = options.interval === undefined
     ? undefined
     : Math.round(options.interval * 1e6);
-  const windows = new WindowRecorder(intervalUs, name);
+  const windows = new WindowRecorder(intervalUs, name, optional("top", options.top));
   const progress = (): CaptureProgress => ({
     packets: session.packets,
     malformed: session.malformed,
