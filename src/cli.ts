@@ -38,6 +38,8 @@ export interface CountOptions {
   maxSources: number;
   /** Ports tracked per source at most. */
   maxPorts: number;
+  /** Sources listed per digest at most (the rest in `other:`); all when undefined. */
+  top?: number;
   /** Count connection attempts: retransmitted SYNs are not counted again. */
   dedupe: boolean;
   /** Windows of this many seconds of capture time, each with its digest. */
@@ -90,6 +92,7 @@ Options:
       --no-hash                              print source addresses in clear
       --max-sources <N>                      sources tracked at most [default: ${DEFAULT_MAX_SOURCES}]
       --max-ports <N>                        ports tracked per source at most [default: ${DEFAULT_MAX_PORTS}]
+      --top <N>                              sources listed per digest at most, the rest in 'other' [default: all]
       --dedupe                               count attempts: a SYN repeated within 60 s counts once
   -i, --interval <SECONDS>                   a digest per window of capture time, on multiples of SECONDS
       --format <FORMAT>                      digest format: text or json (JSON Lines) [default: text]
@@ -121,6 +124,7 @@ const SPECS: readonly Spec[] = [
   { long: "no-hash" },
   { long: "max-sources", value: "N" },
   { long: "max-ports", value: "N" },
+  { long: "top", value: "N" },
   { long: "dedupe" },
   { long: "interval", short: "i", value: "SECONDS" },
   { long: "format", value: "FORMAT" },
@@ -274,6 +278,8 @@ export function parseCommandLine(args: readonly string[]): Command {
     metricsSources: (seen.get("metrics-sources") as number | undefined) ??
       DEFAULT_METRICS_SOURCES,
   };
+  const top = seen.get("top") as number | undefined;
+  if (top !== undefined) options.top = top;
   const interval = seen.get("interval") as number | undefined;
   if (interval !== undefined) options.interval = interval;
   const listen = text("listen");
@@ -300,6 +306,8 @@ function check(spec: Spec, value: string): string | number {
       return parseBound(value, display(spec), MAX_SOURCES_LIMIT);
     case "max-ports":
       return parseBound(value, display(spec), MAX_PORTS_LIMIT);
+    case "top":
+      return parseBound(value, display(spec), MAX_SOURCES_LIMIT);
     case "metrics-ports":
       return parseBound(value, display(spec), MAX_METRICS_SERIES);
     case "metrics-sources":

@@ -110,6 +110,11 @@ Deno.test("--max-sources, --max-ports and --dedupe", () => {
     parseCommandLine(["-r", "f", "--max-ports", "65536", "--max-sources=2048"]),
     count({ read: "f", maxSources: 2048, maxPorts: 65536 }),
   );
+  assert.deepEqual(
+    parseCommandLine(["-r", "f", "--top", "10"]),
+    count({ read: "f", top: 10 }),
+  );
+  assert.deepEqual(parseCommandLine(["-r", "f", "--top=16777216"]).kind, "count");
   for (
     const [args, text] of [
       [
@@ -130,6 +135,11 @@ Deno.test("--max-sources, --max-ports and --dedupe", () => {
         "'--max-sources 16777216' with '--max-ports 9' would track 150994944 ports; at most 134217728 are allowed",
       ],
       [["--dedupe=yes"], "unexpected value 'yes' for '--dedupe' found; no more were expected"],
+      [["--top", "0"], "invalid value '0' for '--top <N>': expected a positive integer"],
+      [["--top=-3"], "invalid value '-3' for '--top <N>': expected a positive integer"],
+      [["--top", "2.5"], "invalid value '2.5' for '--top <N>': expected a positive integer"],
+      [["--top", "16777217"], "invalid value '16777217' for '--top <N>': at most 16777216"],
+      [["--top", "1", "--top", "2"], "the argument '--top <N>' cannot be used multiple times"],
     ] as const
   ) {
     assert.throws(() => parseCommandLine(["-r", "f", ...args]), (e: Error) => {
@@ -212,7 +222,17 @@ Deno.test("UsageError: an option repeated", () => {
 Deno.test("HELP and USAGE", () => {
   assert.ok(HELP.startsWith("TCP connection counter\n"));
   assert.ok(HELP.includes(USAGE));
-  for (const option of ["--device", "--read", "--filter", "--no-hash", "-D", "PULSO_SECRET"]) {
+  for (
+    const option of [
+      "--device",
+      "--read",
+      "--filter",
+      "--no-hash",
+      "--top <N>",
+      "-D",
+      "PULSO_SECRET",
+    ]
+  ) {
     assert.ok(HELP.includes(option), option);
   }
 });

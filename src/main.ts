@@ -331,6 +331,7 @@ async function windowSink(
     ...(intervalUs !== undefined ? { intervalUs } : {}),
     format: options.format,
     topSources: options.listen !== undefined ? options.metricsSources : 0,
+    ...optional("top", options.top),
   };
   if (live) {
     try {

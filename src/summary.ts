@@ -19,7 +19,9 @@
  * may belong to another. The rest is reported as untracked.
  *
  * Distinct sources are exact until a source is first replaced, then estimated by a
- * {@link HyperLogLog} that sees every source.
+ * {@link HyperLogLog} that sees every source. Connections per destination port are exact
+ * whatever the bounds ({@link ConnectionSummary.connectionsTo}), and
+ * {@link ConnectionSummary.errorFloor} bounds what a source that is not tracked made.
  *
  * Memory: about `maxSources * (18 * maxPorts + 100)` bytes at most, allocated once; pages are
  * touched only as they are used, and the ports after a source's first only when it has some.
@@ -76,6 +78,8 @@ export interface SummaryState {
     heapKey: Float64Array;
     queue: Int32Array;
     queueKey: Float64Array;
+    portTotal: Float64Array;
+    touched: Uint16Array;
   };
   distinct: HyperLogLogState;
   ordered: boolean;
@@ -86,6 +90,9 @@ export interface SummaryState {
   total: number;
   replacedSources: number;
   replacedPorts: number;
+  touchedCount: number;
+  dropped: number;
+  droppedMax: number;
 }
 
 /** A tracked source, as {@link ConnectionSummary.sources} lists it. */
@@ -198,6 +205,14 @@ export class ConnectionSummary {
   #total = 0;
   #replacedSources = 0;
   #replacedPorts = 0;
+  // Exact connections per destination port, whatever the bounds, and the ports touched (in the
+  // order first touched), so that clear() resets only those.
+  readonly #portTotal: Float64Array;
+  readonly #touched: Uint16Array;
+  #touchedCount = 0;
+  // Sources fromPairs dropped (its replacedSources), and the largest total among them.
+  #dropped = 0;
+  #droppedMax = 0;
 
   /**
    * An empty summary; throws a `RangeError` when a bound is out of range. With `state`, the
@@ -229,6 +244,8 @@ export class ConnectionSummary {
     while (slots < maxSources * 2) slots *= 2;
     this.#index = a?.index ?? sharedArray(Int32Array, slots);
     this.#mask = slots - 1;
+    this.#portTotal = a?.portTotal ?? sharedArray(Float64Array, 65536);
+    this.#touched = a?.touched ?? sharedArray(Uint16Array, 65536);
     this.#distinct = state ? HyperLogLog.fromState(state.distinct) : new HyperLogLog();
     if (state) {
       this.#ordered = state.ordered;
@@ -239,6 +256,9 @@ export class ConnectionSummary {
       this.#total = state.total;
       this.#replacedSources = state.replacedSources;
       this.#replacedPorts = state.replacedPorts;
+      this.#touchedCount = state.touchedCount;
+      this.#dropped = state.dropped;
+      this.#droppedMax = state.droppedMax;
     }
   }
 
@@ -273,6 +293,8 @@ export class ConnectionSummary {
         heapKey: this.#heapKey,
         queue: this.#queue,
         queueKey: this.#queueKey,
+        portTotal: this.#portTotal,
+        touched: this.#touched,
       },
       distinct: this.#distinct.state(),
       ordered: this.#ordered,
@@ -283,6 +305,9 @@ export class ConnectionSummary {
       total: this.#total,
       replacedSources: this.#replacedSources,
       replacedPorts: this.#replacedPorts,
+      touchedCount: this.#touchedCount,
+      dropped: this.#dropped,
+      droppedMax: this.#droppedMax,
     };
   }
 
@@ -333,6 +358,60 @@ export class ConnectionSummary {
   }
 
   /**
+   * The most connections a source that is not tracked may have made: 0 while no source was
+   * dropped; once a source took another's place, the smallest count (count, not lower bound)
+   * among the tracked sources (Space-Saving's bound: a source that is not tracked never had
+   * more); when the summary was made from exact counts ({@link fromPairs}) and dropped sources
+   * but none took a place since, the largest total among the dropped ones (tighter, and exact).
+   * A tracked source whose lower bound is above it certainly made more connections than any
+   * source that is not tracked. A scan of the sources: not for the hot path.
+   *
+   * @example
+   * ```ts
+   * const summary = new ConnectionSummary({ maxSources: 1 });
+   * summary.add(4, a, 80);
+   * summary.add(4, b, 80); // b takes a's place: count 2, error 1
+   * summary.errorFloor; // 2: a source that is not tracked made 2 connections at most
+   * ```
+   */
+  get errorFloor(): number {
+    if (this.#replacedSources === 0) return 0;
+    if (this.#replacedSources === this.#dropped) return this.#droppedMax;
+    let min = Infinity;
+    for (let entry = 0; entry < this.#size; entry++) {
+      if (this.#count[entry] < min) min = this.#count[entry];
+    }
+    return min;
+  }
+
+  /**
+   * Connections to destination port `port`, exact whatever the bounds (every connection
+   * counted, tracked or not).
+   *
+   * @example
+   * ```ts
+   * summary.addWords(4, words, 443);
+   * summary.connectionsTo(443); // 1
+   * ```
+   */
+  connectionsTo(port: number): number {
+    return this.#portTotal[port] ?? 0;
+  }
+
+  /**
+   * The destination ports counted so far, each once, in the order first counted: a view that
+   * the next count may change.
+   *
+   * @example
+   * ```ts
+   * for (const port of summary.countedPorts()) console.log(port, summary.connectionsTo(port));
+   * ```
+   */
+  countedPorts(): Uint16Array {
+    return this.#touched.subarray(0, this.#touchedCount);
+  }
+
+  /**
    * Distinct sources seen: exact while no source was replaced, otherwise an estimate (never
    * below the sources tracked).
    */
@@ -371,6 +450,9 @@ export class ConnectionSummary {
     const hash = mix(w0, w1, w2, w3, family);
     let at = hash & mask;
     this.#total += count;
+    const before = this.#portTotal[port];
+    this.#portTotal[port] = before + count;
+    if (before === 0) this.#touched[this.#touchedCount++] = port;
     for (;;) {
       const entry = index[at] - 1;
       if (entry < 0) break;
@@ -497,6 +579,7 @@ export class ConnectionSummary {
       }
       totals[totals.length - 1] += counts[pair];
       summary.#total += counts[pair];
+      summary.#countPort(ports[pair], counts[pair]);
     }
     starts.push(n);
     const runs = Array.from({ length: totals.length }, (_, i) => i);
@@ -504,6 +587,8 @@ export class ConnectionSummary {
       // The most counted first; ties in address order (the runs are in it already).
       runs.sort((a, b) => totals[b] - totals[a] || a - b);
       summary.#replacedSources = runs.length - summary.maxSources;
+      summary.#dropped = summary.#replacedSources;
+      summary.#droppedMax = totals[runs[summary.maxSources]];
       runs.length = summary.maxSources;
     }
     const maxPorts = summary.maxPorts;
@@ -631,6 +716,17 @@ export class ConnectionSummary {
     this.#total = 0;
     this.#replacedSources = 0;
     this.#replacedPorts = 0;
+    for (let i = 0; i < this.#touchedCount; i++) this.#portTotal[this.#touched[i]] = 0;
+    this.#touchedCount = 0;
+    this.#dropped = 0;
+    this.#droppedMax = 0;
+  }
+
+  /** Adds `count` to the exact total of `port`. */
+  #countPort(port: number, count: number): void {
+    const before = this.#portTotal[port];
+    this.#portTotal[port] = before + count;
+    if (before === 0) this.#touched[this.#touchedCount++] = port;
   }
 
   /** Counts events to a port that is not the first of its tracked source `entry`. */

@@ -97,10 +97,24 @@ function check(events: Event[], maxSources: number, maxPorts: number): Connectio
   }
   assert.equal(credited + summary.untracked, n, "sources do not add up");
   assert.ok(summary.size <= maxSources);
+  const floor = summary.errorFloor;
   for (const [key, ports] of truth) {
     const total = totalOf(ports);
     if (total > n / maxSources) assert.ok(listed.has(key), `${key} (${total} > N/m) missing`);
+    // The error floor: no source that is not tracked made more.
+    if (!listed.has(key)) assert.ok(total <= floor, `${key} (${total}) above the floor ${floor}`);
   }
+  if (summary.replacedSources === 0) assert.equal(floor, 0);
+  // Exact per-port totals, whatever the bounds.
+  const portTotals = new Map<number, number>();
+  for (const ports of truth.values()) {
+    for (const [port, t] of ports) portTotals.set(port, (portTotals.get(port) ?? 0) + t);
+  }
+  assert.deepEqual(
+    [...summary.countedPorts()].sort((a, b) => a - b),
+    [...portTotals.keys()].sort((a, b) => a - b),
+  );
+  for (const [port, t] of portTotals) assert.equal(summary.connectionsTo(port), t, `port ${port}`);
   if (!passed) {
     // No bound passed: exact.
     assert.equal(summary.exact, true);
@@ -247,6 +261,44 @@ Deno.test("fromCounts keeps the most counted, exactly; clear() empties", () => {
   assert.deepEqual(summary.distinctSources(), { count: 0, exact: true });
   summary.add(4, new Uint8Array(16), 9);
   assert.equal(summary.sources()[0].connections, 1);
+});
+
+Deno.test("errorFloor and the exact port totals: fromCounts, Space-Saving after it, clear()", () => {
+  const entry = (last: number, port: number, count: number) => ({
+    family: 4 as const,
+    address: new Uint8Array([10, 0, 0, last]),
+    port,
+    count,
+  });
+  const exact = ConnectionSummary.fromCounts([entry(1, 80, 3), entry(2, 81, 1)]);
+  assert.equal(exact.errorFloor, 0);
+  // Three sources into two: 10.0.0.1 (1 connection) dropped; the floor is its total, not the
+  // smallest count tracked (5).
+  const summary = ConnectionSummary.fromCounts([
+    entry(1, 80, 1),
+    entry(2, 80, 5),
+    entry(3, 443, 7),
+    entry(3, 22, 2),
+  ], { maxSources: 2 });
+  assert.equal(summary.errorFloor, 1);
+  assert.deepEqual([...summary.countedPorts()].sort((a, b) => a - b), [22, 80, 443]);
+  assert.deepEqual([22, 80, 443, 9].map((p) => summary.connectionsTo(p)), [2, 6, 7, 0]);
+  // Space-Saving from there: a new source takes 10.0.0.2's place (count 5): the floor is then
+  // the smallest count tracked.
+  summary.add(4, new Uint8Array([10, 0, 0, 9, ...new Array(12).fill(0)]), 25);
+  assert.equal(summary.errorFloor, 6);
+  assert.equal(summary.connectionsTo(25), 1);
+  // Reused by fromPairs (cleared): only the new pairs' ports.
+  const again = ConnectionSummary.fromPairs((add) => add(4, 0x0a000001, 0, 0, 0, 8080, 2), {
+    maxSources: 2,
+  }, summary);
+  assert.equal(again, summary);
+  assert.deepEqual([...summary.countedPorts()], [8080]);
+  assert.deepEqual([22, 80, 443, 25, 8080].map((p) => summary.connectionsTo(p)), [0, 0, 0, 0, 2]);
+  assert.equal(summary.errorFloor, 0);
+  summary.clear();
+  assert.deepEqual([...summary.countedPorts()], []);
+  assert.equal(summary.connectionsTo(8080), 0);
 });
 
 Deno.test("a flood of new sources in a full summary: a bounded table, distinct estimated", () => {

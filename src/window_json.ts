@@ -40,7 +40,17 @@ export function* windowJson(report: WindowReport, size = 1 << 16): IterableItera
       out = "";
     }
   }
-  out += `],"untracked":${digest.untracked},"distinctSources":${digest.distinctSources},` +
+  out += `],"untracked":${digest.untracked}`;
+  const other = digest.other();
+  if (other !== undefined) {
+    out += `,"other":{"connections":${other.connections},"untracked":${other.untracked},"ports":[`;
+    for (let i = 0; i < other.ports.length; i++) {
+      const p = other.ports[i];
+      out += `${i > 0 ? "," : ""}{"port":${p.port},"connections":${p.connections}}`;
+    }
+    out += "]}";
+  }
+  out += `,"distinctSources":${digest.distinctSources},` +
     `"distinctSourcesExact":${digest.distinctSourcesExact},"exact":${digest.exact}`;
   if (capture) {
     out += `,"capture":{"received":${capture.received},"dropped":${capture.dropped},` +

@@ -25,6 +25,8 @@ export interface WriterOptions {
   format: OutputFormat;
   /** Sources of the last window kept for the metrics. */
   topSources: number;
+  /** Sources listed per digest at most (`--top`; default: all). */
+  top?: number;
 }
 
 /** What was written of a window, for the log and the metrics. */
@@ -72,7 +74,11 @@ export class WindowWriter {
   readonly #out: TextOut;
 
   constructor(options: WriterOptions, name: SourceNamer, out: TextOut) {
-    this.#windows = new WindowRecorder(options.intervalUs, name);
+    this.#windows = new WindowRecorder(
+      options.intervalUs,
+      name,
+      options.top !== undefined ? { top: options.top } : {},
+    );
     this.#windowed = options.intervalUs !== undefined;
     this.#out = out;
     this.#collector = new Collector({

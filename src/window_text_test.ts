@@ -46,7 +46,8 @@ Deno.test("windowText: the header, then the digest as without windows", () => {
     windowHeader(r) + "10.0.0.1:3 80:2 22:1\n10.0.0.2:1 443:1\n",
   );
   assert.equal([...windowText(r, false)].join(""), "10.0.0.1:3 80:2 22:1\n10.0.0.2:1 443:1\n");
-  // Beyond the bounds: '~' and 'other' as in any digest.
+  // Beyond the bounds: '~' and 'other' as in any digest, the last line with its ports (22 and
+  // 443, of which one fits in --max-ports 1).
   const bounded = [...windowText(report(false, false, { maxSources: 1, maxPorts: 1 }), true)];
-  assert.match(bounded.join(""), /\n10\.0\.0\.1:3 80:2 other:1\nother:1\n$/);
+  assert.match(bounded.join(""), /\n10\.0\.0\.1:3 80:2 other:1\nother:1 22:1 other:1\n$/);
 });

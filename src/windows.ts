@@ -13,7 +13,7 @@
  * @module
  */
 import type { ConnectionCounter } from "./counter.ts";
-import { buildDigest, type Digest, type SourceNamer } from "./digest.ts";
+import { buildDigest, type Digest, type DigestOptions, type SourceNamer } from "./digest.ts";
 
 /** libpcap's capture counters, as monotonic totals (or, in a report, a window's share). */
 export interface CaptureCounters {
@@ -83,7 +83,7 @@ export function nextEdge(timeUs: number, intervalUs: number): number {
  *
  * @example
  * ```ts
- * const windows = new WindowRecorder(60_000_000, clearSource);
+ * const windows = new WindowRecorder(60_000_000, clearSource, { top: 100 });
  * let edge = windows.begin(firstPacketUs); // the next minute
  * // at each edge: the counter of the window that ends, and the capture's totals
  * const report = windows.close(edge, finishedCounter, { packets, malformed });
@@ -93,6 +93,7 @@ export function nextEdge(timeUs: number, intervalUs: number): number {
 export class WindowRecorder {
   readonly #intervalUs: number;
   readonly #name: SourceNamer;
+  readonly #digest: DigestOptions;
   #start: number | undefined;
   #edge = Infinity;
   #last: CaptureProgress = { packets: 0, malformed: 0 };
@@ -101,13 +102,15 @@ export class WindowRecorder {
    * @param intervalUs the windows' length in microseconds, or undefined for one window over
    * the whole capture
    * @param name how sources are named in the digests
+   * @param digest how the digests list their sources (`top`)
    */
-  constructor(intervalUs: number | undefined, name: SourceNamer) {
+  constructor(intervalUs: number | undefined, name: SourceNamer, digest: DigestOptions = {}) {
     if (intervalUs !== undefined && !(Number.isSafeInteger(intervalUs) && intervalUs > 0)) {
       throw new RangeError(`Invalid interval ${intervalUs} µs`);
     }
     this.#intervalUs = intervalUs ?? Infinity;
     this.#name = name;
+    this.#digest = digest;
   }
 
   /** The capture starts at `timeUs`: the first window's start. Returns its end. */
@@ -145,7 +148,7 @@ export class WindowRecorder {
       start,
       end,
       connections: counter.total,
-      digest: buildDigest(summary, this.#name),
+      digest: buildDigest(summary, this.#name, this.#digest),
       replacedSources: summary.replacedSources,
       replacedPorts: summary.replacedPorts,
       packets: now.packets - last.packets,

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { CORPUS, have, inNamespace, pulso, PULSO_COMMAND, sleep } from "./_pulso.ts";
+import { validateDigestJson } from "./_schema.ts";
 
 const PC2 = `${CORPUS}lab/pc2_eth.pcap`;
 const root = Deno.uid?.() === 0;
@@ -16,12 +17,19 @@ interface Line {
   ports: [string, number][];
 }
 
-function parse(digest: string): { lines: Line[]; other: number } {
+/** The lines, the last line's count, and its ports (`other` last, when there are more). */
+function parse(digest: string): { lines: Line[]; other: number; otherPorts: [string, number][] } {
   const lines: Line[] = [];
   let other = 0;
+  let otherPorts: [string, number][] = [];
   for (const text of digest.trimEnd().split("\n")) {
     if (text.startsWith("other:")) {
-      other = Number(text.slice(6));
+      const [head, ...rest] = text.split(" ");
+      other = Number(head.slice(6));
+      otherPorts = rest.map((p) => {
+        const [port, count] = p.split(":");
+        return [port, Number(count)];
+      });
       continue;
     }
     const [head, ...rest] = text.split(" ");
@@ -37,7 +45,7 @@ function parse(digest: string): { lines: Line[]; other: number } {
       }),
     });
   }
-  return { lines, other };
+  return { lines, other, otherPorts };
 }
 
 Deno.test("within the default bounds the digest is unchanged; beyond them every sum is exact", async () => {
@@ -73,6 +81,22 @@ Deno.test("within the default bounds the digest is unchanged; beyond them every 
       sum += line.total;
     }
     assert.equal(sum, total, "the digest adds up to the connections counted");
+    // The last line's ports are exact: the truth at each port less what the lines list there.
+    const listedAt = (port: string) =>
+      got.lines.reduce((a, l) => a + (l.ports.find(([p]) => p === port)?.[1] ?? 0), 0);
+    const truthAt = (port: string) =>
+      truth.lines.reduce((a, l) => a + (l.ports.find(([p]) => p === port)?.[1] ?? 0), 0);
+    assert.ok(got.otherPorts.length <= ports + 1);
+    for (const [port, count] of got.otherPorts) {
+      if (port !== "other") assert.equal(count, truthAt(port) - listedAt(port), `other ${port}`);
+    }
+    // They add up to the last line plus the lines' own 'other' (ports unknown to the lines).
+    const linesOther = got.lines.reduce(
+      (a, l) => a + (l.ports.find(([p]) => p === "other")?.[1] ?? 0),
+      0,
+    );
+    const otherSum = got.otherPorts.reduce((a, [, c]) => a + c, 0);
+    assert.equal(otherSum, got.other + (got.other > 0 ? linesOther : 0));
     assert.match(
       run.stderr,
       /\[INFO pulso\] Bounds reached \(--max-sources \d+, --max-ports \d+\)/,
@@ -103,11 +127,15 @@ Deno.test("a spoofed flood beyond --max-sources: lower bounds, 'other', an estim
     });
     assert.equal(run.code, 0, run.stderr);
     const got = parse(run.stdout);
-    assert.equal(got.lines.length, 500);
+    // Only the sources the summary vouches for: the 7 heavy ones and a few of the flood.
+    assert.ok(got.lines.length >= 7 && got.lines.length < 500, `${got.lines.length} lines`);
     const sum = got.lines.reduce((a, l) => a + l.total, 0) + got.other;
     assert.equal(sum, 60000);
-    // The 7 heavy sources (1000 SYNs each) are listed first, nearly exact.
+    // The 7 heavy sources (1000 SYNs each, to 443) are listed first, nearly exact.
     for (const line of got.lines.slice(0, 7)) assert.ok(line.total >= 1000 - 60000 / 500);
+    for (const line of got.lines.slice(0, 7)) assert.equal(line.ports[0][0], "443");
+    // The flood went to port 80: all of what is not listed.
+    assert.deepEqual(got.otherPorts, [["80", got.other]]);
     const estimate = run.stderr.match(/\[INFO pulso\] ~(\d+) distinct sources \(estimated\)/);
     assert.ok(estimate, run.stderr);
     const distinct = Number(estimate[1]);
@@ -173,4 +201,36 @@ Deno.test({
       await sleep(0);
     }
   },
+});
+
+Deno.test("--top: the first sources, 'other' with the rest's ports; in JSON too; refused when 0", async () => {
+  const exact = await pulso(["-r", PC2, "--no-hash"]);
+  const first = exact.stdout.split("\n")[0];
+  const top = await pulso(["-r", PC2, "--no-hash", "--top", "1"]);
+  assert.equal(top.code, 0, top.stderr);
+  assert.equal(top.stdout, `${first}\nother:4 25305:3 26468:1\n`);
+  assert.equal((await pulso(["-r", PC2, "--no-hash", "--top=2"])).stdout, exact.stdout);
+  const json = await pulso(["-r", PC2, "--top", "1", "--format", "json", "-i", "1"]);
+  assert.equal(json.code, 0, json.stderr);
+  const windows = json.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  let others = 0;
+  for (const window of windows) {
+    validateDigestJson(window);
+    assert.ok(window.sources.length <= 1);
+    if (window.untracked > 0) {
+      others++;
+      const sum = window.other.ports.reduce(
+        (a: number, p: { connections: number }) => a + p.connections,
+        0,
+      );
+      assert.equal(sum + window.other.untracked, window.untracked, "exact: the ports add up");
+    } else assert.equal(window.other, undefined);
+  }
+  assert.ok(others > 0, json.stdout);
+  const bad = await pulso(["-r", PC2, "--top", "0"]);
+  assert.equal(bad.code, 2);
+  assert.match(
+    bad.stderr,
+    /^error: invalid value '0' for '--top <N>': expected a positive integer\n/,
+  );
 });

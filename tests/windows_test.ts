@@ -170,7 +170,21 @@ Deno.test("--format json: every line validates against the schema and agrees wit
             ...(s.untracked > 0 ? [`other:${s.untracked}`] : []),
           ].join(" ")
         );
-        if (object.untracked > 0) rebuilt.push(`other:${object.untracked}`);
+        if (object.untracked > 0) {
+          const other = object.other as {
+            connections: number;
+            untracked: number;
+            ports: { port: number; connections: number }[];
+          };
+          assert.equal(other.connections, object.untracked);
+          rebuilt.push(
+            [
+              `other:${other.connections}`,
+              ...other.ports.map((p) => `${p.port}:${p.connections}`),
+              ...(other.untracked > 0 ? [`other:${other.untracked}`] : []),
+            ].join(" "),
+          );
+        } else assert.equal(object.other, undefined);
         assert.deepEqual(rebuilt, text[i].lines);
       });
     }
