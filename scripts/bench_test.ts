@@ -202,7 +202,10 @@ Deno.test("bench: the longest gap between drains, with or without decimals, or n
   const log = "pulso: [info] 5 connections (stopped)\n" +
     "pulso: [debug] Longest gap between drains: 12.75 ms\n";
   assert.equal(parseLongestGap(log), 12.75);
-  assert.equal(parseLongestGap("[debug] Longest gap between drains: 40 ms (at 3 s)"), 40);
+  assert.equal(
+    parseLongestGap("[debug] Longest gap between drains: 40.00 ms under load (8192 packets)"),
+    40,
+  );
   assert.equal(parseLongestGap("pulso: [info] 5 connections (stopped)\n"), undefined);
   assert.equal(parseConnections(log), 5);
   assert.equal(parseConnections("7 packets decoded, 0 malformed, 3 connections (time-limit)"), 3);
