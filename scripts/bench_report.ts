@@ -28,8 +28,19 @@ export interface Report {
   live: LiveResult[] | string;
   /** The bounded-memory results, or why there are none. */
   memory?: MemoryResult[] | string;
+  /** The soak, when this run made it (`--soak` makes it alone). */
+  soak?: SoakResult | string;
   command: string;
 }
+
+/** The soak's figures: a live run of pulso, and its RSS in KiB every second of the flood. */
+export interface SoakResult extends LiveResult {
+  seconds: number;
+  rssKiB: number[];
+}
+
+/** The heading of the soak's section of BENCHMARKS.md. */
+export const SOAK_HEADING = "## Soak: memory under a long spoofed flood";
 
 interface Target {
   what: string;
@@ -59,6 +70,11 @@ export interface LiveSummary {
   lost: number;
   /** No run lost a SYN. */
   complete: boolean;
+  /** SYNs sent and counted over the runs. */
+  sent: number;
+  counted: number;
+  /** The longest gap between drains of the runs, in ms; undefined when none logged it. */
+  longestGapMs?: number;
 }
 
 /** The live runs of `name` (in `scenario`, or in all), summed up. */
@@ -67,9 +83,13 @@ export function liveSummary(live: LiveResult[], name: string, scenario?: string)
     r.name === name && (scenario === undefined || r.scenario === scenario)
   );
   const lost = runs.reduce((n, r) => n + r.lost, 0);
+  const gaps = runs.map((r) => r.longestGapMs).filter((g): g is number => g !== undefined);
   return {
     name,
     runs,
+    sent: runs.reduce((n, r) => n + r.sent, 0),
+    counted: runs.reduce((n, r) => n + r.counted, 0),
+    ...(gaps.length ? { longestGapMs: Math.max(...gaps) } : {}),
     cpu: median(runs.map((r) => r.cpu)),
     floodCpu: median(runs.map((r) => r.floodCpu)),
     floodCpuPerSyn: median(runs.map((r) => r.floodCpuPerSyn)),
@@ -163,6 +183,96 @@ const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 const mb = (kib: number) => `${(kib * 1024 / 1e6).toFixed(1)} MB`;
 /** Text for a Markdown table cell. */
 const cell = (text: string) => text.replace(/\|/g, "\\|");
+/** A longest gap between drains, or "n/a" when pulso did not log it. */
+export const gap = (ms: number | undefined) =>
+  ms === undefined ? "n/a" : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+
+/** A flood's sources: how many, the families, the heavy ones. */
+export function sourcesText(r: Pick<LiveResult, "sources" | "heavy" | "mode">): string {
+  if (r.sources === undefined) return "4,096";
+  const heavy = r.heavy ? ` + ${r.heavy} heavy` : "";
+  return `${thousands(r.sources)}${heavy ? " (v4+v6)" : ""}${heavy}`;
+}
+
+/** The soak's section of BENCHMARKS.md (see {@link SOAK_HEADING}). */
+export function soakSection(
+  soak: SoakResult | string | undefined,
+  date?: string,
+  command = "scripts/bench --soak 600",
+): string[] {
+  const lines = ["", SOAK_HEADING, ""];
+  if (soak === undefined || typeof soak === "string") {
+    lines.push(
+      `Soak ${soak ?? "not run"}: \`scripts/bench --soak 600\` runs it and writes this section ` +
+        "alone (the other runs keep it).",
+      "",
+    );
+    return lines;
+  }
+  const samples = soak.rssKiB;
+  const peak = Math.max(soak.maxRssKiB, ...samples);
+  const atMinute = samples.length >= 60 ? samples[59] : undefined;
+  const end = samples.at(-1);
+  lines.push(
+    `Measured ${(date ?? "").slice(0, 16).replace("T", " ")} UTC by \`${command}\`: ` +
+      `\`pulso -i 1 -d lo -f 'tcp dst port 9999'\` (hashed, default bounds) under a spoofed ` +
+      `flood of ${thousands(soak.floodRate)} SYN/s from ${sourcesText(soak)} sources for ` +
+      `${soak.seconds} s, in the live benchmark's namespace, on its cores; pulso's RSS ` +
+      "(`VmRSS`) every second of the flood, its peak from GNU time.",
+    "",
+    "| Duration | SYNs sent | Counted | Lost | Peak RSS | RSS at 1 min | RSS at the end | " +
+      "End vs 1 min | Longest gap |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    `| ${soak.seconds} s | ${thousands(soak.sent)} | ${thousands(soak.counted)} | ` +
+      `${thousands(soak.lost)} | ${mb(peak)} | ${
+        atMinute === undefined ? "n/a" : mb(atMinute)
+      } | ` +
+      `${end === undefined ? "n/a" : mb(end)} | ${flatness(atMinute, end)} | ` +
+      `${gap(soak.longestGapMs)} |`,
+    "",
+  );
+  const minutes = samples.filter((_, i) => (i + 1) % 60 === 0);
+  if (minutes.length > 1) {
+    lines.push(`RSS at the end of each minute: ${minutes.map(mb).join(", ")}.`, "");
+  }
+  return lines;
+}
+
+/** Whether RSS stayed flat from 1 min to the end: within 10 %. */
+export function flatness(atMinute: number | undefined, end: number | undefined): string {
+  if (atMinute === undefined || end === undefined) return "n/a";
+  const change = (end - atMinute) / atMinute;
+  const text = `${change >= 0 ? "+" : ""}${(change * 100).toFixed(1)} %`;
+  return Math.abs(change) <= 0.1 ? `flat (${text})` : change > 0 ? `grows (${text})` : text;
+}
+
+/** `markdown` with its soak section replaced by `section` (added before the targets if none). */
+export function spliceSection(markdown: string, section: string[]): string {
+  const lines = markdown.split("\n");
+  const start = lines.indexOf(SOAK_HEADING);
+  // The section's lines begin with an empty one, before the heading.
+  const body = section[0] === "" ? section.slice(1) : section;
+  if (start >= 0) {
+    let end = lines.findIndex((l, i) => i > start && l.startsWith("## "));
+    if (end < 0) end = lines.length;
+    return [...lines.slice(0, start), ...body, ...lines.slice(end)].join("\n");
+  }
+  const targets = lines.indexOf("## Targets");
+  if (targets < 0) return [...lines, ...body].join("\n");
+  return [...lines.slice(0, targets), ...body, ...lines.slice(targets)].join("\n");
+}
+
+/** `fresh` with the soak section of `old`, when `old` has one with figures. */
+export function keepSection(old: string, fresh: string): string {
+  const lines = old.split("\n");
+  const start = lines.indexOf(SOAK_HEADING);
+  if (start < 0) return fresh;
+  let end = lines.findIndex((l, i) => i > start && l.startsWith("## "));
+  if (end < 0) end = lines.length;
+  const section = lines.slice(start, end);
+  if (!section.some((l) => l.startsWith("| "))) return fresh;
+  return spliceSection(fresh, section);
+}
 
 function memorySection(memory: MemoryResult[] | string | undefined): string[] {
   const lines = ["", "## Bounded memory: floods of distinct sources", ""];
@@ -191,6 +301,49 @@ function memorySection(memory: MemoryResult[] | string | undefined): string[] {
     );
   }
   return lines;
+}
+
+/** The live summary: a row per flood, pulso beside tcpdump. */
+export function liveTable(live: LiveResult[]): string[] {
+  const lines = [
+    "| Flood | Sources | Mode | SYN/s | SYNs sent | Counted | Lost | pulso µs CPU/SYN | " +
+    "tcpdump µs CPU/SYN | Ratio | pulso peak RSS | pulso longest gap |",
+    "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const name of liveScenarios(live)) {
+    const p = liveSummary(live, "pulso", name);
+    const t = liveSummary(live, "tcpdump", name);
+    const first = p.runs[0] ?? t.runs[0];
+    const rate = median([...p.runs, ...t.runs].map((r) => r.floodRate));
+    const both = (f: (x: LiveSummary) => number) =>
+      `${thousands(f(p))} / ${t.runs.length ? thousands(f(t)) : "–"}`;
+    lines.push(
+      `| ${name} | ${sourcesText(first)} | ${first.mode ?? "one digest"} | ${thousands(rate)} | ` +
+        `${both((x) => x.sent)} | ${both((x) => x.counted)} | ${both((x) => x.lost)} | ` +
+        `${s(p.floodCpuPerSyn * 1e6, 3)} | ${s(t.floodCpuPerSyn * 1e6, 3)} | ` +
+        `${ratioCell(p.floodCpuPerSyn, t.floodCpuPerSyn)} | ${mib(p.maxRssKiB)} | ` +
+        `${gap(p.longestGapMs)} |`,
+    );
+  }
+  return lines;
+}
+
+/** pulso's CPU per SYN over tcpdump's, bold; n/a when tcpdump's flood was too short to measure. */
+const ratioCell = (pulso: number, tcpdump: number) =>
+  tcpdump > 0 ? `**${s(pulso / tcpdump, 2)}**` : "n/a";
+
+/** A live run's notes: the heavy sources in pulso's digest, the collector's scrapes. */
+export function notes(r: LiveResult): string {
+  const out: string[] = [];
+  if (r.heavyFound !== undefined && r.heavy) {
+    const share = r.heavySent
+      ? ` (${s((r.heavyCounted ?? 0) / r.heavySent * 100, 1)} % of ` +
+        `their ${thousands(r.heavySent)} SYNs)`
+      : "";
+    out.push(`heavy sources in the digest: ${r.heavyFound} of ${r.heavy}${share}`);
+  }
+  if (r.scrapes !== undefined) out.push(`scrapes answered: ${r.scrapesOk} of ${r.scrapes}`);
+  return out.join("; ");
 }
 
 /** BENCHMARKS.md. */
@@ -288,53 +441,58 @@ export function renderMarkdown(report: Report): string {
   } else {
     const live = report.live;
     lines.push(
-      "`scripts/syn_flood.c` writes Ethernet frames of IPv4 SYNs from 4 096 sources in " +
-        "127.1.0.0/16 onto `lo` through an AF_PACKET socket, in `sendmmsg` batches paced by a " +
-        `token bucket, for ${report.floodSeconds} s per flood, in a private network namespace ` +
-        "(the TCP checksum is left at zero, so the stack drops the SYNs and nothing answers). " +
+      "`scripts/syn_flood.c` writes Ethernet frames of SYNs onto `lo` through an AF_PACKET " +
+        "socket, in `sendmmsg` batches paced by a token bucket, for " +
+        `${report.floodSeconds} s per flood, in a private network namespace whose only ` +
+        "interface is `lo` (the TCP checksum is left at zero, so the stack drops the SYNs and " +
+        "nothing answers): IPv4 SYNs from 4 096 sources in 127.1.0.0/16, in turn, or spoofed " +
+        "floods (`--sources N --mix 0.5 --heavy 4 --heavy-share 0.01`) from N distinct sources " +
+        "in an order that repeats only after all N, half of them IPv4 in 127.0.0.0/8 and half " +
+        "IPv6 in fd70:756c::/32 (routed to `lo`), and 4 heavy sources sending 1 % of the flood " +
+        "each. " +
         "The generator runs on core 1, the capturer on core 0 (`taskset`). Capturers: " +
         `\`pulso --no-hash -d lo -f 'tcp dst port ${report.floodPort}'\` and ` +
         "`tcpdump -i lo -B 8192 -n -w /dev/null` with pulso's filter and the port, each with an " +
         `8 MiB buffer; ${report.rounds} round${report.rounds === 1 ? "" : "s"} per flood, in ` +
-        "alternating order. Onset while idle: the capturer waits for packets when the flood " +
-        "starts; already running: the flood starts 1 s before the capturer; pulsed: 200 ms of " +
-        "flood, 200 ms of silence. Lost: libpcap's drops, or (onset while idle) the SYNs sent " +
-        "and not counted if more. CPU: user + sys of the capturing process while the flood ran " +
+        "alternating order. Modes: one digest, the capturer waits for packets when the flood " +
+        "starts (pulsed: 200 ms of flood, 200 ms of silence); collector, pulso with " +
+        "`-i 1 --format json --listen 127.0.0.1:9464` and `/metrics` scraped with curl every " +
+        "second (tcpdump as always); started into flood, the flood starts 1 s before the " +
+        "capturer. pulso runs with `PULSO_LOG=debug` and its count is the total it logs. " +
+        "Lost: libpcap's drops, or (onset while idle) the SYNs sent and not counted if more. " +
+        "Longest gap: the longest time between two drains that pulso logs at the end " +
+        "(`Longest gap between drains`; n/a when it does not). CPU: user + sys of the " +
+        "capturing process while the flood ran " +
         "(`/proc/PID/stat`, 10 ms ticks), per SYN counted. On `lo` the kernel hands every packet " +
         "to a capture socket twice, outgoing and incoming; libpcap drops the outgoing copies.",
       "",
-      "| Flood | pulso lost | tcpdump lost | SYN/s | pulso µs CPU/SYN | tcpdump µs CPU/SYN | Ratio |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+      "Sums over the rounds; SYNs sent, counted and lost as pulso / tcpdump (each capturer " +
+        "has floods of its own).",
+      "",
+      ...liveTable(live),
     );
-    for (const name of liveScenarios(live)) {
-      const p = liveSummary(live, "pulso", name);
-      const t = liveSummary(live, "tcpdump", name);
-      const rate = median([...p.runs, ...t.runs].map((r) => r.floodRate));
-      lines.push(
-        `| ${name} | ${thousands(p.lost)} | ${thousands(t.lost)} | ${thousands(rate)} | ` +
-          `${s(p.floodCpuPerSyn * 1e6, 3)} | ${s(t.floodCpuPerSyn * 1e6, 3)} | ` +
-          `**${s(p.floodCpuPerSyn / t.floodCpuPerSyn, 2)}** |`,
-      );
-    }
     lines.push(
       "",
       "Every run:",
       "",
       "| Flood | Round | Capturer | SYNs sent | SYN/s | Counted | Dropped (kernel + interface) | " +
-        "CPU, whole process | CPU during the flood | per SYN | Peak RSS |",
-      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "CPU, whole process | CPU during the flood | per SYN | Peak RSS | Longest gap | Notes |",
+      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     );
     for (const r of live) {
       lines.push(
         `| ${r.scenario} | ${r.round + 1} | ${r.name} | ${thousands(r.sent)} | ` +
           `${thousands(r.floodRate)} | ${thousands(r.counted)} | ${r.dropped} + ${r.ifDropped} | ` +
           `${s(r.cpu, 2)} s | ${s(r.floodCpu, 2)} s | ${s(r.floodCpuPerSyn * 1e6, 3)} µs | ` +
-          `${mib(r.maxRssKiB)} |`,
+          `${mib(r.maxRssKiB)} | ${r.name === "pulso" ? gap(r.longestGapMs) : ""} | ` +
+          `${cell(notes(r))} |`,
       );
     }
     lines.push("");
   }
+  lines.push(...soakSection(report.soak).slice(1));
   lines.push("## Targets", "", "| Target | This run | Met |", "| --- | ---: | :---: |");
+
   for (const t of targets(report)) {
     lines.push(`| ${cell(t.what)} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
   }
@@ -348,6 +506,7 @@ export function renderMarkdown(report: Report): string {
     "scripts/bench --tiny     # 20 000 frames, 1 run, 1 round of 1 s floods; writes to " +
       "bench-out/tiny/",
     "scripts/bench --frames N --runs N --flood SECONDS --rounds N --no-live --out DIR",
+    "scripts/bench --soak 600 # the soak alone (600 s of flood); replaces its section here",
     "```",
     "",
     "`scripts/bench` installs what it needs with apt-get (gcc, libpcap-dev, tcpdump, tshark, " +

@@ -10,6 +10,10 @@
  *
  * Usage: scripts/bench [--tiny] [--frames N] [--runs N] [--flood SECONDS] [--rounds N]
  *        [--no-live] [--no-memory] [--out DIR]
+ *        scripts/bench --soak SECONDS [--out DIR]
+ *
+ * `--soak SECONDS` runs only the soak (pulso `-i 1` under a spoofed flood, its RSS every
+ * second) and replaces the soak's section of BENCHMARKS.md; the other runs keep that section.
  *
  * Exits 1 when the tools disagree on the counts (or a tool fails), 2 on a usage error.
  *
@@ -18,7 +22,16 @@
 import { captureFilter } from "../src/bpf_filter.ts";
 import { LinkType } from "../src/decode.ts";
 import { generate, PORTS } from "./gen_workload.ts";
-import { median, renderMarkdown, renderSvg, type Report } from "./bench_report.ts";
+import {
+  keepSection,
+  median,
+  renderMarkdown,
+  renderSvg,
+  type Report,
+  type SoakResult,
+  soakSection,
+  spliceSection,
+} from "./bench_report.ts";
 import { memory } from "./bench_memory.ts";
 import { DENO, processCpu, PULSO_FLAGS, readProc, ROOT } from "./_bench_common.ts";
 
@@ -41,6 +54,8 @@ interface Options {
   /** Run the bounded-memory part. */
   memory: boolean;
   out: string;
+  /** Run only the soak, this many seconds long. */
+  soak?: number;
 }
 
 function parseOptions(args: string[]): Options {
@@ -90,6 +105,9 @@ function parseOptions(args: string[]): Options {
       case "--out":
         options.out = value();
         break;
+      case "--soak":
+        options.soak = number();
+        break;
       default:
         usage(`unknown argument '${args[i]}'`);
     }
@@ -101,7 +119,7 @@ function usage(message: string): never {
   console.error(`bench: ${message}`);
   console.error(
     "usage: scripts/bench [--tiny] [--frames N] [--runs N] [--flood SECONDS] [--rounds N] " +
-      "[--no-live] [--no-memory] [--out DIR]",
+      "[--no-live] [--no-memory] [--out DIR] [--soak SECONDS]",
   );
   Deno.exit(2);
 }
@@ -210,6 +228,11 @@ export function parseTriples(text: string, countFirst: boolean): Counts {
     counts.set(key, (counts.get(key) ?? 0) + Number(count));
   }
   return counts;
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined. */
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
 }
 
 function total(counts: Counts): number {
@@ -389,21 +412,154 @@ export interface Scenario {
   onset: "idle" | "running";
   /** On/off pulses in milliseconds, if any. */
   pulse?: [on: number, off: number];
+  /** Distinct sources (IPv4 ones in turn, unless spoofed). */
+  sources: number;
+  /** Spoofed: the sources in a mixed order, a share `mix` IPv4 and the rest IPv6. */
+  spoofed?: Spoofed;
+  /** pulso as a collector: `-i 1 --format json --listen`, scraped every second. */
+  collector?: boolean;
 }
 
-/** The rate sweep: full size, or the one short point of `--tiny`. */
+/** The generator's spoofed sources, besides their number. */
+export interface Spoofed {
+  /** The share of IPv4 sources. */
+  mix: number;
+  /** Heavy sources, each sending `heavyShare` of the flood. */
+  heavy: number;
+  heavyShare: number;
+}
+
+/** The spoofed floods: half IPv6, 4 heavy sources at 1 % of the flood each. */
+const SPOOFED: Spoofed = { mix: 0.5, heavy: 4, heavyShare: 0.01 };
+
+/** How the report names a scenario's mode. */
+export function mode(scenario: Pick<Scenario, "onset" | "collector">): string {
+  if (scenario.collector) return "collector";
+  return scenario.onset === "running" ? "started into flood" : "one digest";
+}
+
+/** The rate sweep: full size, or the short points of `--tiny`. */
 export function scenarios(tiny: boolean): Scenario[] {
-  if (tiny) return [{ name: "50k, onset while idle", rate: 50_000, onset: "idle" }];
+  const plain = { sources: 4096 };
+  if (tiny) {
+    const spoofed = { sources: 100_000, spoofed: SPOOFED };
+    return [
+      { name: "50k, onset while idle", rate: 50_000, onset: "idle", ...plain },
+      { name: "100k spoofed, 50k", rate: 50_000, onset: "idle", ...spoofed },
+      {
+        name: "100k spoofed, 50k, collector",
+        rate: 50_000,
+        onset: "idle",
+        ...spoofed,
+        collector: true,
+      },
+    ];
+  }
+  const spoofed = { sources: 1_000_000, spoofed: SPOOFED };
+  const k = (rate: number) => rate ? `${rate / 1000}k` : "max";
   return [
     ...[50_000, 100_000, 200_000, 400_000].map((rate) => ({
-      name: `${rate / 1000}k, onset while idle`,
+      name: `${k(rate)}, onset while idle`,
       rate,
       onset: "idle" as const,
+      ...plain,
     })),
-    { name: "max, onset while idle", rate: 0, onset: "idle" },
-    { name: "max, already running", rate: 0, onset: "running" },
-    { name: "max, 200 ms on / 200 ms off", rate: 0, onset: "idle", pulse: [200, 200] },
+    { name: "max, onset while idle", rate: 0, onset: "idle", ...plain },
+    { name: "max, already running", rate: 0, onset: "running", ...plain },
+    { name: "max, 200 ms on / 200 ms off", rate: 0, onset: "idle", pulse: [200, 200], ...plain },
+    ...[200_000, 400_000, 0].map((rate) => ({
+      name: `1M spoofed, ${k(rate)}`,
+      rate,
+      onset: "idle" as const,
+      ...spoofed,
+    })),
+    ...[200_000, 0].map((rate) => ({
+      name: `1M spoofed, ${k(rate)}, collector`,
+      rate,
+      onset: "idle" as const,
+      ...spoofed,
+      collector: true,
+    })),
+    { name: "1M spoofed, max, already running", rate: 0, onset: "running", ...spoofed },
   ];
+}
+
+/** The soak: pulso `-i 1` under a spoofed flood of 1M sources at 200k SYN/s. */
+export const SOAK: Scenario = {
+  name: "soak: 1M spoofed, 200k, -i 1",
+  rate: 200_000,
+  onset: "idle",
+  sources: 1_000_000,
+  spoofed: SPOOFED,
+};
+
+/** The generator's arguments for `scenario`, `seconds` long. */
+export function floodArgs(scenario: Scenario, seconds: number): string[] {
+  const s = scenario.spoofed;
+  const options = s
+    ? [
+      ...["--sources", String(scenario.sources), "--mix", String(s.mix)],
+      ...["--heavy", String(s.heavy), "--heavy-share", String(s.heavyShare)],
+    ]
+    : [];
+  return [
+    ...options,
+    "lo",
+    String(scenario.rate),
+    String(seconds),
+    String(s ? 4096 : scenario.sources),
+    String(FLOOD_PORT),
+    ...(scenario.pulse ? scenario.pulse.map(String) : []),
+  ];
+}
+
+/** pulso's "Longest gap between drains: N ms" (logged at debug), in ms; undefined without. */
+export function parseLongestGap(stderr: string): number | undefined {
+  const m = /Longest gap between drains: (\d+(?:\.\d+)?) ms/.exec(stderr);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The connections pulso counted in all, from its log ("… C connections (reason)"). */
+export function parseConnections(stderr: string): number | undefined {
+  const m = /(\d+) connections \([a-z-]+\)/.exec(stderr);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The heavy sources of a spoofed flood as the text digest names them (see syn_flood.c). */
+export function heavySources(scenario: Scenario): string[] {
+  const s = scenario.spoofed;
+  if (!s) return [];
+  return Array.from(
+    { length: s.heavy },
+    (_, h) =>
+      s.mix < 1 && h % 2 === 1 ? `fd70:756c:0:1::${(h + 1).toString(16)}` : `127.0.100.${h + 1}`,
+  );
+}
+
+/**
+ * How many of `heavy` a text digest lists, and the SYNs it credits them with (a `~` count, a
+ * lower bound, taken as it is).
+ */
+export function heavyInDigest(digest: string, heavy: string[]): { found: number; syns: number } {
+  const wanted = new Set(heavy);
+  let found = 0, syns = 0;
+  for (const line of digest.split("\n")) {
+    const head = line.split(" ")[0];
+    const cut = head.lastIndexOf(":");
+    if (cut < 0) continue;
+    const source = head.slice(0, cut).replace(/^\[(.*)\]$/, "$1");
+    if (!wanted.has(source)) continue;
+    found++;
+    syns += Number(head.slice(cut + 1).replace(/^~/, ""));
+  }
+  return { found, syns };
+}
+
+/** The network interfaces up here besides `lo` (none in the bench's namespace). */
+async function otherInterfaces(): Promise<string[]> {
+  const out = await capture(["ip", "-o", "link", "show", "up"]);
+  return out.split("\n").map((l) => l.split(":")[1]?.trim().replace(/@.*/, "") ?? "")
+    .filter((name) => name !== "" && name !== "lo");
 }
 
 export interface LiveResult {
@@ -430,9 +586,23 @@ export interface LiveResult {
   floodRate: number;
   /** SYNs lost: libpcap's drops, and (onset "idle") SYNs sent but not counted. */
   lost: number;
+  /** Distinct sources of the flood (besides heavy ones), and the mode (see {@link mode}). */
+  sources?: number;
+  heavy?: number;
+  mode?: string;
+  /** pulso's longest gap between drains in ms, when it logged it. */
+  longestGapMs?: number;
+  /** Heavy sources of a spoofed flood: SYNs they sent, and those the digest lists. */
+  heavySent?: number;
+  heavyFound?: number;
+  heavyCounted?: number;
+  /** Collector: scrapes of /metrics answered 200, of all tried. */
+  scrapesOk?: number;
+  scrapes?: number;
 }
 
-/** A file of /proc, read through cat: Deno grants reading /proc only with every permission. */
+/** The port pulso serves metrics on in the collector mode, in the namespace. */
+const COLLECTOR_PORT = 9464;
 
 async function readUntil(
   reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -475,24 +645,14 @@ async function liveRun(
   ready: RegExp,
   env: Record<string, string>,
   seconds: number,
+  rssSamples?: number[],
 ): Promise<LiveResult & { stdout: string; stderr: string }> {
   const timeFile = await Deno.makeTempFile({ prefix: "pulso-bench-time-" });
   // The capturer on core 0, the generator on core 1 (where the kernel then does most of lo's
   // work).
-  const floodArgs = (duration: number) => [
-    "-c",
-    "1",
-    GENERATOR,
-    "lo",
-    String(scenario.rate),
-    String(duration),
-    "4096",
-    String(FLOOD_PORT),
-    ...(scenario.pulse ? scenario.pulse.map(String) : []),
-  ];
   const spawnFlood = (duration: number) =>
     new Deno.Command("taskset", {
-      args: floodArgs(duration),
+      args: ["-c", "1", GENERATOR, ...floodArgs(scenario, duration)],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -507,9 +667,18 @@ async function liveRun(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stdoutText = new Response(child.stdout).text();
+  // The digest, or (collector) the windows' JSON, which is only counted.
+  const stdoutText = scenario.collector && name === "pulso"
+    ? (async () => {
+      let bytes = 0;
+      for await (const chunk of child.stdout) bytes += chunk.length;
+      return `${bytes} bytes of JSON`;
+    })()
+    : new Response(child.stdout).text();
   const errReader = child.stderr.getReader();
   const err = { text: "" };
+  let scraper: Deno.ChildProcess | undefined;
+  let sampler: ReturnType<typeof setInterval> | undefined;
   try {
     if (!await readUntil(errReader, ready, err, 15_000)) {
       throw new Error(`${name} did not start capturing:\n${err.text}`);
@@ -517,15 +686,41 @@ async function liveRun(
     // taskset execs the capturer: GNU time's child is the capturer.
     const capturer = childOf(child.pid);
     const cpuBefore = processCpu(capturer);
+    if (scenario.collector && name === "pulso") {
+      // Scrapes every second, on the generator's core, from inside the namespace.
+      scraper = new Deno.Command("taskset", {
+        args: [
+          "-c",
+          "1",
+          "bash",
+          "-c",
+          'while :; do curl -s -o /dev/null -w "%{http_code}\\n" --max-time 2 "$1"; sleep 1; done',
+          "bash",
+          `http://127.0.0.1:${COLLECTOR_PORT}/metrics`,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+    }
+    if (rssSamples) {
+      sampler = setInterval(() => {
+        const kib = Number(/VmRSS:\s*(\d+)/.exec(readProc(`/proc/${capturer}/status`))?.[1]);
+        if (Number.isFinite(kib)) rssSamples.push(kib);
+      }, 1000);
+    }
     let sent: number;
+    let heavySent: number | undefined;
     if (early) {
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     } else {
       const out = await spawnFlood(seconds).output();
       const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
       sent = Number(/sent (\d+)/.exec(text)?.[1]);
-      if (!out.success || !Number.isFinite(sent)) throw new Error(`the generator said:\n${text}`);
+      if (!out.success || !Number.isFinite(sent)) throw new Error(`The generator said:\n${text}`);
+      heavySent = Number(/heavy (\d+)/.exec(text)?.[1] ?? NaN);
     }
+    clearInterval(sampler);
     const floodCpu = processCpu(capturer) - cpuBefore;
     // Let the capturer drain what is buffered (tcpdump's buffer timeout is 1 s), then stop it
     // as a user would.
@@ -541,9 +736,18 @@ async function liveRun(
     })();
     const status = await child.status;
     await rest;
+    let scrapes: string[] = [];
+    if (scraper) {
+      scraper.kill("SIGKILL");
+      scrapes = (await new Response(scraper.stdout).text()).trim().split("\n").filter(Boolean);
+      await scraper.status;
+      scraper = undefined;
+    }
     if (early) {
       const out = await early.output();
-      sent = Number(/sent (\d+)/.exec(decoder.decode(out.stdout))?.[1]);
+      const text = decoder.decode(out.stdout);
+      sent = Number(/sent (\d+)/.exec(text)?.[1]);
+      heavySent = Number(/heavy (\d+)/.exec(text)?.[1] ?? NaN);
     }
     const stdout = await stdoutText;
     const t = parseTime(await Deno.readTextFile(timeFile));
@@ -553,10 +757,8 @@ async function liveRun(
       Number(new RegExp(`(\\d+) (?:packets? )?${label}`).exec(err.text)?.[1] ?? missing);
     let counted: number;
     if (name === "pulso") {
-      counted = 0;
-      for (const [key, count] of parseDigest(stdout)) {
-        if (key.endsWith(` ${FLOOD_PORT}`)) counted += count;
-      }
+      // Its filter lets only the flood's port through: every connection it counted is one.
+      counted = parseConnections(err.text) ?? NaN;
     } else {
       counted = stats("captured");
     }
@@ -567,6 +769,9 @@ async function liveRun(
     const dropped = stats("dropped by kernel");
     const ifDropped = stats("dropped by interface", name === "tcpdump" ? 0 : NaN);
     const lost = early ? dropped + ifDropped : Math.max(sent! - counted, dropped + ifDropped);
+    const heavy = name === "pulso" && !scenario.collector && scenario.spoofed
+      ? heavyInDigest(stdout, heavySources(scenario))
+      : undefined;
     return {
       name,
       scenario: scenario.name,
@@ -583,10 +788,28 @@ async function liveRun(
       maxRssKiB: t.maxRssKiB,
       floodRate: sent! / (early ? seconds + 4 : seconds),
       lost,
+      sources: scenario.sources,
+      heavy: scenario.spoofed?.heavy ?? 0,
+      mode: mode(scenario),
+      ...(name === "pulso" ? optional("longestGapMs", parseLongestGap(err.text)) : {}),
+      ...(heavySent !== undefined && Number.isFinite(heavySent) ? { heavySent } : {}),
+      ...(heavy ? { heavyFound: heavy.found, heavyCounted: heavy.syns } : {}),
+      ...(scenario.collector && name === "pulso"
+        ? { scrapes: scrapes.length, scrapesOk: scrapes.filter((c) => c === "200").length }
+        : {}),
       stdout,
       stderr: err.text,
     };
   } finally {
+    clearInterval(sampler);
+    if (scraper) {
+      try {
+        scraper.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await scraper.status.catch(() => {});
+    }
     try {
       child.kill("SIGKILL");
     } catch {
@@ -605,8 +828,39 @@ async function liveRun(
   }
 }
 
-async function live(options: Options): Promise<LiveResult[] | string> {
+/** pulso's command line in `scenario` (collector: windows of 1 s as JSON, metrics served). */
+function pulsoCommand(scenario: Scenario): string[] {
+  return [
+    DENO,
+    ...PULSO_FLAGS,
+    "--no-hash",
+    ...(scenario.collector
+      ? ["-i", "1", "--format", "json", "--listen", `127.0.0.1:${COLLECTOR_PORT}`]
+      : []),
+    "-d",
+    "lo",
+    "-f",
+    `tcp dst port ${FLOOD_PORT}`,
+  ];
+}
+
+/** Why the live part cannot flood here, if it cannot. */
+async function liveBlocked(): Promise<string | undefined> {
   if (Deno.uid() !== 0) return "skipped: capturing on lo and flooding need root";
+  const others = await otherInterfaces();
+  if (others.length > 0) {
+    // Floods (and any reply to a spoofed source) must stay on this namespace's lo.
+    throw new Error(
+      `Refusing to flood: interfaces other than lo are up here (${others.join(", ")}); ` +
+        "scripts/bench runs the live part in a network namespace of its own",
+    );
+  }
+  return undefined;
+}
+
+async function live(options: Options): Promise<LiveResult[] | string> {
+  const blocked = await liveBlocked();
+  if (blocked) return blocked;
   const filter = captureFilter(LinkType.EN10MB, `tcp dst port ${FLOOD_PORT}`);
   const results: LiveResult[] = [];
   for (const scenario of scenarios(options.tiny)) {
@@ -619,9 +873,11 @@ async function live(options: Options): Promise<LiveResult[] | string> {
             name,
             round,
             scenario,
-            [DENO, ...PULSO_FLAGS, "--no-hash", "-d", "lo", "-f", `tcp dst port ${FLOOD_PORT}`],
-            /Capturing on device/,
-            { PULSO_LOG: "info" },
+            pulsoCommand(scenario),
+            scenario.collector
+              ? /Capturing on device[^]*Serving metrics|Serving metrics[^]*Capturing on device/
+              : /Capturing on device/,
+            { PULSO_LOG: "debug" },
             options.floodSeconds,
           )
           : await liveRun(
@@ -644,6 +900,26 @@ async function live(options: Options): Promise<LiveResult[] | string> {
     }
   }
   return results;
+}
+
+/** The soak: pulso `-i 1`, hashed, default bounds, under {@link SOAK}; RSS every second. */
+async function soak(seconds: number): Promise<SoakResult | string> {
+  const blocked = await liveBlocked();
+  if (blocked) return blocked;
+  const samples: number[] = [];
+  say(`soak: ${seconds} s of ${SOAK.name}`);
+  const run = await liveRun(
+    "pulso",
+    0,
+    SOAK,
+    [DENO, ...PULSO_FLAGS, "-i", "1", "-d", "lo", "-f", `tcp dst port ${FLOOD_PORT}`],
+    /Capturing on device/,
+    { PULSO_LOG: "debug", PULSO_SECRET: "bench" },
+    seconds,
+    samples,
+  );
+  const { stdout: _o, stderr: _e, ...result } = run;
+  return { ...result, seconds, rssKiB: samples };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -670,8 +946,44 @@ async function machine(): Promise<Record<string, string>> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** `--soak`: the soak alone, its section spliced into BENCHMARKS.md. */
+async function soakOnly(options: Options): Promise<number> {
+  const work = `${ROOT}/bench-out`;
+  await Deno.mkdir(work, { recursive: true });
+  await Deno.mkdir(options.out, { recursive: true });
+  const result = await soak(options.soak!);
+  const date = new Date().toISOString();
+  const jsonDir = options.out === ROOT ? work : options.out;
+  if (typeof result !== "string") {
+    await Deno.writeTextFile(`${jsonDir}/soak.json`, JSON.stringify(result, null, 2));
+  }
+  const section = soakSection(result, date, `scripts/bench --soak ${options.soak}`);
+  const file = `${options.out}/BENCHMARKS.md`;
+  const old = await Deno.readTextFile(file).catch(() => "# pulso benchmarks\n");
+  await Deno.writeTextFile(file, spliceSection(old, section));
+  await formatIfRoot(options);
+  say(`wrote the soak's section of ${file}`);
+  console.log(section.join("\n"));
+  if (typeof result === "string") return 1;
+  if (!(result.counted > 0)) {
+    say("FAILED: pulso counted no SYN of the soak's flood");
+    return 1;
+  }
+  return 0;
+}
+
+/** As `deno fmt --check` (scripts/test) wants them, when written into the repository. */
+async function formatIfRoot(options: Options): Promise<void> {
+  if (options.out !== ROOT) return;
+  await new Deno.Command(DENO, {
+    args: ["fmt", "--quiet", "BENCHMARKS.md", "benchmarks.svg"],
+    cwd: ROOT,
+  }).output();
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(Deno.args);
+  if (options.soak !== undefined) return await soakOnly(options);
   const work = `${ROOT}/bench-out`;
   await Deno.mkdir(options.out, { recursive: true });
   const cLoop = `${work}/c_loop`;
@@ -712,15 +1024,14 @@ async function main(): Promise<number> {
   // The raw figures stay out of the repository (bench-out/ is ignored).
   const jsonDir = options.out === ROOT ? work : options.out;
   await Deno.writeTextFile(`${jsonDir}/benchmarks.json`, JSON.stringify(report, null, 2));
-  await Deno.writeTextFile(`${options.out}/BENCHMARKS.md`, renderMarkdown(report));
+  // The soak's section, from its own run (`--soak`), stays.
+  const old = await Deno.readTextFile(`${options.out}/BENCHMARKS.md`).catch(() => "");
+  await Deno.writeTextFile(
+    `${options.out}/BENCHMARKS.md`,
+    keepSection(old, renderMarkdown(report)),
+  );
   await Deno.writeTextFile(`${options.out}/benchmarks.svg`, renderSvg(report));
-  if (options.out === ROOT) {
-    // As `deno fmt --check` (scripts/test) wants them.
-    await new Deno.Command(DENO, {
-      args: ["fmt", "--quiet", "BENCHMARKS.md", "benchmarks.svg"],
-      cwd: ROOT,
-    }).output();
-  }
+  await formatIfRoot(options);
   say(`wrote ${options.out}/BENCHMARKS.md and benchmarks.svg`);
   let ok = true;
   for (const r of off.results) {
