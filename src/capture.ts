@@ -277,7 +277,6 @@ export class CaptureSession {
     for (;;) {
       const status = this.#drain(Infinity, timed ? Number.MAX_VALUE : Infinity, 1024);
       timed = !timed;
-      if (timed) this.#endUs = 0;
       if (status === DRAINED_END || status === DRAINED_EMPTY) return;
     }
   }

@@ -407,7 +407,6 @@ async function captureInto(
       })
       : CaptureSession.openLive(options.device!, rotation.counter, options.filter);
   } catch (e) {
-    stopSignal.removeEventListener("abort", onSignal);
     for (const warning of takeLoadWarnings()) log.info(warning);
     if (e instanceof StoppedError) {
       log.info(`Stopped by ${receivedSignal() ?? "a signal"} before the capture was open`);

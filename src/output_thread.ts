@@ -49,7 +49,10 @@ export type FromWorker =
 export class WorkerSink implements WindowSink {
   readonly #worker: Worker;
   readonly #written = sharedArray(Int32Array, 1);
-  readonly #pending = new Map<number, (meta: WindowMeta) => void>();
+  readonly #pending = new Map<
+    number,
+    { resolve: (meta: WindowMeta) => void; reject: (error: Error) => void }
+  >();
   #next = 0;
   #failure: Error | undefined;
   #closed = false;
@@ -121,7 +124,9 @@ export class WorkerSink implements WindowSink {
   ): Promise<WindowMeta> {
     if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#next++;
-    const done = new Promise<WindowMeta>((resolve) => this.#pending.set(id, resolve));
+    const done = new Promise<WindowMeta>((resolve, reject) =>
+      this.#pending.set(id, { resolve, reject })
+    );
     this.#post({ type: "window", id, endUs, counter: counter.state(), progress, final });
     return done;
   }
@@ -146,14 +151,17 @@ export class WorkerSink implements WindowSink {
   }
 
   #done(id: number, meta: WindowMeta): void {
-    const resolve = this.#pending.get(id);
+    const pending = this.#pending.get(id);
     this.#pending.delete(id);
-    resolve?.(meta);
+    pending?.resolve(meta);
   }
 
   #fail(error: Error): void {
     if (this.#failure) return;
     this.#failure = error;
+    // Windows handed over are not written: their promises fail, none waits for ever.
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
     this.#onFailure(error);
   }
 }
